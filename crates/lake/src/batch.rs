@@ -1,0 +1,639 @@
+//! CloudTrail records -> Arrow record batches of the `events` and `sessions` tables.
+//!
+//! A [`BatchBuilder`] is a [`RecordSink`]: the document reader hands it records one at a time,
+//! it appends them to Arrow builders, and [`BatchBuilder::finish`] returns the object's rows split
+//! by `event_date`. Builders are reused from object to object, so steady-state ingest allocates
+//! little beyond the Arrow buffers themselves.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    StructBuilder, TimestampMillisecondBuilder, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use serde_json::value::RawValue;
+
+use crate::document::RecordSink;
+use crate::normalize::{
+    Fingerprinter, Millis, arn_account, is_uuid_shaped, parse_expiration, parse_timestamp,
+};
+use crate::record::{
+    AssumeRoleRequest, AssumeRoleResponse, Flag, Record, Resource, Text, Unknown,
+};
+use crate::schema::{Table, resource_fields};
+
+/// Limits on what one record may be.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordLimits {
+    /// Largest record accepted, in bytes of JSON (CloudTrail's own records stay under 256 KB:
+    /// request parameters and response elements are truncated at 100 KB each).
+    pub max_record_bytes: usize,
+}
+
+impl Default for RecordLimits {
+    fn default() -> Self {
+        RecordLimits { max_record_bytes: 4 << 20 }
+    }
+}
+
+/// The rows of one object, split by UTC day.
+#[derive(Debug, Default)]
+pub struct ObjectBatches {
+    /// `events` rows: (day number since 1970-01-01, batch).
+    pub events: Vec<(i64, RecordBatch)>,
+    /// `sessions` rows, likewise.
+    pub sessions: Vec<(i64, RecordBatch)>,
+    /// Records read.
+    pub records: u64,
+}
+
+impl ObjectBatches {
+    /// The batches of one table.
+    pub fn table(&self, table: Table) -> &[(i64, RecordBatch)] {
+        match table {
+            Table::Events => &self.events,
+            Table::Sessions => &self.sessions,
+        }
+    }
+}
+
+/// Builds the batches of one object at a time.
+pub struct BatchBuilder {
+    fingerprints: Arc<Fingerprinter>,
+    limits: RecordLimits,
+    source_object: String,
+    events: EventColumns,
+    sessions: SessionColumns,
+    event_days: Vec<i64>,
+    session_days: Vec<i64>,
+    records: u64,
+}
+
+impl BatchBuilder {
+    /// A builder that fingerprints External IDs with `fingerprints`.
+    pub fn new(fingerprints: Arc<Fingerprinter>, limits: RecordLimits) -> Self {
+        BatchBuilder {
+            fingerprints,
+            limits,
+            source_object: String::new(),
+            events: EventColumns::default(),
+            sessions: SessionColumns::default(),
+            event_days: Vec::new(),
+            session_days: Vec::new(),
+            records: 0,
+        }
+    }
+
+    /// Starts an object: its rows carry `source_object` (e.g. `s3://bucket/key` or a path).
+    pub fn start_object(&mut self, source_object: &str) {
+        self.reset();
+        self.source_object.clear();
+        self.source_object.push_str(source_object);
+    }
+
+    /// Returns the rows read since [`start_object`](Self::start_object), split by day.
+    pub fn finish(&mut self) -> Result<ObjectBatches, ArrowError> {
+        let events = self.events.finish()?;
+        let sessions = self.sessions.finish()?;
+        let out = ObjectBatches {
+            events: split_by_day(events, &self.event_days)?,
+            sessions: split_by_day(sessions, &self.session_days)?,
+            records: self.records,
+        };
+        self.event_days.clear();
+        self.session_days.clear();
+        self.records = 0;
+        Ok(out)
+    }
+
+    fn append(&mut self, r: &Record<'_>) -> Result<(), String> {
+        let time_text = r.event_time.as_ref().map(Text::as_str).unwrap_or_default();
+        let event_time = parse_timestamp(time_text)
+            .ok_or_else(|| format!("eventTime {time_text:?} is not an ISO-8601 timestamp"))?;
+        let size = approx_size(r);
+        if size > self.limits.max_record_bytes {
+            return Err(format!(
+                "a record of {:.1} MB is over the {:.1} MB limit for one record (CloudTrail \
+                 records are at most about 256 KB)",
+                size as f64 / 1e6,
+                self.limits.max_record_bytes as f64 / 1e6
+            ));
+        }
+        let resources = match r.resources {
+            Some(raw) => Some(
+                serde_json::from_str::<Vec<Resource>>(raw.get())
+                    .map_err(|e| format!("field resources: {e}"))?,
+            ),
+            None => None,
+        };
+        let fp = &*self.fingerprints;
+        let redact = |raw: Option<&'_ RawValue>| raw.map(move |v| fp.redact_json(v.get()).into_owned());
+        let e = &mut self.events;
+        let ui = r.user_identity.as_ref();
+        let sc = ui.and_then(|u| u.session_context.as_ref());
+        let issuer = sc.and_then(|s| s.session_issuer.as_ref());
+        let attrs = sc.and_then(|s| s.attributes.as_ref());
+        let creation = attrs.and_then(|a| a.creation_date.as_ref());
+        let session_created_at = match creation {
+            Some(t) if !t.as_str().is_empty() => Some(parse_timestamp(t.as_str()).ok_or_else(
+                || format!("sessionContext.attributes.creationDate {:?} is not a timestamp", t.as_str()),
+            )?),
+            _ => None,
+        };
+
+        s(&mut e.event_id, r.event_id.as_ref());
+        e.event_time.append_value(event_time);
+        s(&mut e.event_version, r.event_version.as_ref());
+        s(&mut e.event_source, r.event_source.as_ref());
+        s(&mut e.event_name, r.event_name.as_ref());
+        s(&mut e.event_type, r.event_type.as_ref());
+        s(&mut e.event_category, r.event_category.as_ref());
+        s(&mut e.aws_region, r.aws_region.as_ref());
+        s(&mut e.source_ip, r.source_ip.as_ref());
+        s(&mut e.user_agent, r.user_agent.as_ref());
+        s(&mut e.identity_type, ui.and_then(|u| u.identity_type.as_ref()));
+        s(&mut e.principal_id, ui.and_then(|u| u.principal_id.as_ref()));
+        s(&mut e.principal_arn, ui.and_then(|u| u.arn.as_ref()));
+        s(&mut e.identity_account_id, ui.and_then(|u| u.account_id.as_ref()));
+        // CloudTrail writes a missing key as "" at times; both mean "not known".
+        let key = ui.and_then(|u| u.access_key_id.as_ref()).filter(|k| !k.as_str().is_empty());
+        e.access_key_id.append_option(key.map(Text::as_str));
+        s(&mut e.user_name, ui.and_then(|u| u.user_name.as_ref()));
+        s(&mut e.identity_provider, ui.and_then(|u| u.identity_provider.as_ref()));
+        s(&mut e.session_issuer_type, issuer.and_then(|i| i.issuer_type.as_ref()));
+        s(&mut e.session_issuer_arn, issuer.and_then(|i| i.arn.as_ref()));
+        s(&mut e.session_issuer_account_id, issuer.and_then(|i| i.account_id.as_ref()));
+        s(&mut e.session_issuer_principal_id, issuer.and_then(|i| i.principal_id.as_ref()));
+        s(&mut e.session_issuer_user_name, issuer.and_then(|i| i.user_name.as_ref()));
+        e.session_created_at.append_option(session_created_at);
+        b(&mut e.session_mfa, attrs.and_then(|a| a.mfa_authenticated));
+        s(&mut e.source_identity, sc.and_then(|c| c.source_identity.as_ref()));
+        s(&mut e.invoked_by, ui.and_then(|u| u.invoked_by.as_ref()));
+        let delegate = ui.and_then(|u| u.invoked_by_delegate.as_ref());
+        s(&mut e.invoked_by_delegate_account_id, delegate.and_then(|d| d.account_id.as_ref()));
+        s(&mut e.recipient_account_id, r.recipient_account_id.as_ref());
+        s(&mut e.shared_event_id, r.shared_event_id.as_ref());
+        s(&mut e.request_id, r.request_id.as_ref());
+        b(&mut e.read_only, r.read_only);
+        b(&mut e.management_event, r.management_event);
+        s(&mut e.error_code, r.error_code.as_ref());
+        s(&mut e.error_message, r.error_message.as_ref());
+        let mut resources_have_unknown = false;
+        match &resources {
+            Some(list) => {
+                let sb = e.resources.values();
+                for res in list {
+                    resources_have_unknown |= !res.unknown.is_empty();
+                    for (i, v) in [&res.arn, &res.account_id, &res.resource_type].into_iter().enumerate() {
+                        sb.field_builder::<StringBuilder>(i)
+                            .expect("resource struct fields are strings")
+                            .append_option(v.as_ref().map(Text::as_str));
+                    }
+                    sb.append(true);
+                }
+                e.resources.append(true);
+            }
+            None => e.resources.append(false),
+        }
+        e.request_parameters.append_option(redact(r.request_parameters).as_deref());
+        e.response_elements.append_option(redact(r.response_elements).as_deref());
+        e.additional_event_data.append_option(redact(r.additional_event_data).as_deref());
+        e.service_event_details.append_option(redact(r.service_event_details).as_deref());
+        let tls = r.tls_details.as_ref();
+        s(&mut e.tls_version, tls.and_then(|t| t.tls_version.as_ref()));
+        s(&mut e.tls_cipher_suite, tls.and_then(|t| t.cipher_suite.as_ref()));
+        s(&mut e.tls_client_host, tls.and_then(|t| t.client_provided_host_header.as_ref()));
+        s(&mut e.vpc_endpoint_id, r.vpc_endpoint_id.as_ref());
+        b(&mut e.session_credential_from_console, r.session_credential_from_console);
+        let extra = extra_json(r, resources_have_unknown.then_some(r.resources).flatten());
+        e.extra.append_option(extra.as_deref().map(|x| fp.redact_json(x)));
+        e.source_object.append_value(&self.source_object);
+        let day = event_time.div_euclid(86_400_000);
+        self.event_days.push(day);
+
+        if r.is_assume_role() {
+            self.append_session(r, event_time)?;
+            self.session_days.push(day);
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    fn append_session(&mut self, r: &Record<'_>, event_time: Millis) -> Result<(), String> {
+        let req: AssumeRoleRequest = match r.request_parameters {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| format!("requestParameters of {}: {e}", event_name(r)))?,
+            None => AssumeRoleRequest::default(),
+        };
+        let resp: AssumeRoleResponse = match r.response_elements {
+            Some(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| format!("responseElements of {}: {e}", event_name(r)))?,
+            None => AssumeRoleResponse::default(),
+        };
+        let ui = r.user_identity.as_ref();
+        let sx = &mut self.sessions;
+        s(&mut sx.event_id, r.event_id.as_ref());
+        sx.event_time.append_value(event_time);
+        s(&mut sx.event_name, r.event_name.as_ref());
+        let role_arn = req.role_arn.as_ref().map(Text::as_str);
+        sx.role_arn.append_option(role_arn);
+        sx.role_account_id.append_option(role_arn.and_then(arn_account));
+        s(&mut sx.role_session_name, req.role_session_name.as_ref());
+        s(&mut sx.caller_identity_type, ui.and_then(|u| u.identity_type.as_ref()));
+        s(&mut sx.caller_account_id, ui.and_then(|u| u.account_id.as_ref()));
+        s(&mut sx.caller_principal_id, ui.and_then(|u| u.principal_id.as_ref()));
+        s(&mut sx.caller_arn, ui.and_then(|u| u.arn.as_ref()));
+        let key = ui.and_then(|u| u.access_key_id.as_ref()).filter(|k| !k.as_str().is_empty());
+        sx.caller_access_key_id.append_option(key.map(Text::as_str));
+        s(&mut sx.caller_user_name, ui.and_then(|u| u.user_name.as_ref()));
+        let provider = ui
+            .and_then(|u| u.identity_provider.as_ref())
+            .or(req.principal_arn.as_ref())
+            .or(resp.provider.as_ref())
+            .or(resp.issuer.as_ref());
+        s(&mut sx.identity_provider, provider);
+        s(&mut sx.invoked_by, ui.and_then(|u| u.invoked_by.as_ref()));
+        match req.external_id.as_ref().map(Text::as_str) {
+            Some(id) => {
+                sx.external_id_present.append_value(true);
+                sx.external_id_fingerprint.append_value(self.fingerprints.fingerprint(id));
+                sx.external_id_length.append_value(id.chars().count() as i32);
+                sx.external_id_uuid_shaped.append_value(is_uuid_shaped(id));
+            }
+            None => {
+                sx.external_id_present.append_value(false);
+                sx.external_id_fingerprint.append_null();
+                sx.external_id_length.append_null();
+                sx.external_id_uuid_shaped.append_null();
+            }
+        }
+        let source_identity = req.source_identity.as_ref().or(resp.source_identity.as_ref());
+        s(&mut sx.source_identity, source_identity);
+        let duration = req.duration_seconds.map(|d| d.0);
+        sx.duration_seconds.append_option(duration);
+        let creds = resp.credentials.as_ref();
+        let temp_key = creds.and_then(|c| c.access_key_id.as_ref()).filter(|k| !k.as_str().is_empty());
+        sx.temp_access_key_id.append_option(temp_key.map(Text::as_str));
+        let user = resp.assumed_role_user.as_ref();
+        s(&mut sx.assumed_role_arn, user.and_then(|u| u.arn.as_ref()));
+        s(&mut sx.assumed_role_id, user.and_then(|u| u.assumed_role_id.as_ref()));
+        // The expiration is not ISO-8601; when it cannot be read, the session lasts
+        // durationSeconds (default one hour) from the call.
+        let expires = match creds.and_then(|c| c.expiration.as_ref()) {
+            Some(x) => parse_expiration(x.as_str()),
+            None => None,
+        }
+        .or_else(|| temp_key.map(|_| event_time + duration.unwrap_or(3600) * 1000));
+        sx.expires_at.append_option(expires);
+        s(&mut sx.error_code, r.error_code.as_ref());
+        s(&mut sx.error_message, r.error_message.as_ref());
+        s(&mut sx.source_ip, r.source_ip.as_ref());
+        s(&mut sx.user_agent, r.user_agent.as_ref());
+        s(&mut sx.aws_region, r.aws_region.as_ref());
+        s(&mut sx.shared_event_id, r.shared_event_id.as_ref());
+        s(&mut sx.recipient_account_id, r.recipient_account_id.as_ref());
+        sx.source_object.append_value(&self.source_object);
+        Ok(())
+    }
+}
+
+impl RecordSink for BatchBuilder {
+    fn record(&mut self, record: Record<'_>) -> Result<(), String> {
+        let at = self.records;
+        self.append(&record).map_err(|e| {
+            let id = record.event_id.as_ref().map(Text::as_str).unwrap_or("?");
+            format!("record {} (eventID {id}): {e}", at + 1)
+        })
+    }
+
+    fn reset(&mut self) {
+        // Finishing discards whatever the builders hold.
+        let _ = self.events.finish();
+        let _ = self.sessions.finish();
+        self.event_days.clear();
+        self.session_days.clear();
+        self.records = 0;
+    }
+}
+
+fn event_name<'r>(r: &'r Record<'_>) -> &'r str {
+    r.event_name.as_ref().map(Text::as_str).unwrap_or("?")
+}
+
+fn s(b: &mut StringBuilder, v: Option<&Text<'_>>) {
+    b.append_option(v.map(Text::as_str));
+}
+
+fn b(builder: &mut BooleanBuilder, v: Option<Flag>) {
+    builder.append_option(v.map(|f| f.0));
+}
+
+fn approx_size(r: &Record<'_>) -> usize {
+    let raw = |v: Option<&RawValue>| v.map_or(0, |v| v.get().len());
+    let text = |v: &Option<Text<'_>>| v.as_ref().map_or(0, |t| t.as_str().len());
+    raw(r.request_parameters)
+        + raw(r.response_elements)
+        + raw(r.additional_event_data)
+        + raw(r.service_event_details)
+        + raw(r.resources)
+        + r.unknown.iter().map(|(k, v)| k.len() + v.get().len()).sum::<usize>()
+        + text(&r.user_agent)
+        + text(&r.error_message)
+        + text(&r.error_code)
+        + text(&r.event_name)
+        + text(&r.event_id)
+        + text(&r.source_ip)
+}
+
+/// Writes `{"k":v,…}` lazily: nothing is allocated for an object with no members.
+#[derive(Default)]
+struct ObjWriter(Option<String>);
+
+impl ObjWriter {
+    fn key(&mut self, k: &str) -> &mut String {
+        match &mut self.0 {
+            Some(out) => out.push(','),
+            None => self.0 = Some(String::from("{")),
+        }
+        let out = self.0.get_or_insert_with(String::new);
+        // Keys are JSON strings; serde_json escapes them.
+        out.push_str(&serde_json::Value::from(k).to_string());
+        out.push(':');
+        out
+    }
+    fn unknown(&mut self, unknown: &Unknown<'_>) {
+        for (k, v) in unknown {
+            self.key(k).push_str(v.get());
+        }
+    }
+    fn raw(&mut self, k: &str, json: &str) {
+        self.key(k).push_str(json);
+    }
+    fn child(&mut self, k: &str, child: Option<String>) {
+        if let Some(c) = child {
+            self.raw(k, &c);
+        }
+    }
+    fn finish(self) -> Option<String> {
+        self.0.map(|mut s| {
+            s.push('}');
+            s
+        })
+    }
+}
+
+fn obj_of(unknown: &Unknown<'_>) -> Option<String> {
+    let mut w = ObjWriter::default();
+    w.unknown(unknown);
+    w.finish()
+}
+
+/// Every key not stored in a column, nested as in the record.
+fn extra_json(r: &Record<'_>, resources: Option<&RawValue>) -> Option<String> {
+    let mut top = ObjWriter::default();
+    top.unknown(&r.unknown);
+    if let Some(ui) = &r.user_identity {
+        let mut u = ObjWriter::default();
+        u.unknown(&ui.unknown);
+        if let Some(sc) = &ui.session_context {
+            let mut c = ObjWriter::default();
+            c.unknown(&sc.unknown);
+            if let Some(i) = &sc.session_issuer {
+                c.child("sessionIssuer", obj_of(&i.unknown));
+            }
+            if let Some(a) = &sc.attributes {
+                c.child("attributes", obj_of(&a.unknown));
+            }
+            u.child("sessionContext", c.finish());
+        }
+        if let Some(d) = &ui.invoked_by_delegate {
+            u.child("invokedByDelegate", obj_of(&d.unknown));
+        }
+        top.child("userIdentity", u.finish());
+    }
+    if let Some(t) = &r.tls_details {
+        top.child("tlsDetails", obj_of(&t.unknown));
+    }
+    if let Some(res) = resources {
+        top.raw("resources", res.get());
+    }
+    top.finish()
+}
+
+fn split_by_day(batch: RecordBatch, days: &[i64]) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
+    let Some(&first) = days.first() else {
+        return Ok(Vec::new());
+    };
+    if days.iter().all(|&d| d == first) {
+        return Ok(vec![(first, batch)]);
+    }
+    let mut order: Vec<u32> = (0..days.len() as u32).collect();
+    order.sort_by_key(|&i| days[i as usize]);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let day = days[order[start] as usize];
+        let end = start + order[start..].iter().take_while(|&&i| days[i as usize] == day).count();
+        let idx = UInt32Array::from(order[start..end].to_vec());
+        out.push((day, arrow::compute::take_record_batch(&batch, &idx)?));
+        start = end;
+    }
+    Ok(out)
+}
+
+fn ts_builder() -> TimestampMillisecondBuilder {
+    TimestampMillisecondBuilder::new().with_timezone("UTC")
+}
+
+/// Declares a struct of column builders, in schema order, and its `finish`.
+macro_rules! columns {
+    ($name:ident, $table:expr, { $( $field:ident : $ty:ty = $init:expr ),* $(,)? }) => {
+        struct $name { $( $field: $ty, )* }
+        impl Default for $name {
+            fn default() -> Self { $name { $( $field: $init, )* } }
+        }
+        impl $name {
+            fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+                let columns: Vec<ArrayRef> = vec![ $( Arc::new(self.$field.finish()), )* ];
+                RecordBatch::try_new($table.file_schema(), columns)
+            }
+        }
+    };
+}
+
+fn resources_builder() -> ListBuilder<StructBuilder> {
+    let fields = resource_fields();
+    let builders: Vec<Box<dyn arrow::array::ArrayBuilder>> =
+        fields.iter().map(|_| Box::new(StringBuilder::new()) as _).collect();
+    ListBuilder::new(StructBuilder::new(fields.clone(), builders))
+        .with_field(Arc::new(Field::new("item", DataType::Struct(fields), true)))
+}
+
+columns!(EventColumns, Table::Events, {
+    event_id: StringBuilder = StringBuilder::new(),
+    event_time: TimestampMillisecondBuilder = ts_builder(),
+    event_version: StringBuilder = StringBuilder::new(),
+    event_source: StringBuilder = StringBuilder::new(),
+    event_name: StringBuilder = StringBuilder::new(),
+    event_type: StringBuilder = StringBuilder::new(),
+    event_category: StringBuilder = StringBuilder::new(),
+    aws_region: StringBuilder = StringBuilder::new(),
+    source_ip: StringBuilder = StringBuilder::new(),
+    user_agent: StringBuilder = StringBuilder::new(),
+    identity_type: StringBuilder = StringBuilder::new(),
+    principal_id: StringBuilder = StringBuilder::new(),
+    principal_arn: StringBuilder = StringBuilder::new(),
+    identity_account_id: StringBuilder = StringBuilder::new(),
+    access_key_id: StringBuilder = StringBuilder::new(),
+    user_name: StringBuilder = StringBuilder::new(),
+    identity_provider: StringBuilder = StringBuilder::new(),
+    session_issuer_type: StringBuilder = StringBuilder::new(),
+    session_issuer_arn: StringBuilder = StringBuilder::new(),
+    session_issuer_account_id: StringBuilder = StringBuilder::new(),
+    session_issuer_principal_id: StringBuilder = StringBuilder::new(),
+    session_issuer_user_name: StringBuilder = StringBuilder::new(),
+    session_created_at: TimestampMillisecondBuilder = ts_builder(),
+    session_mfa: BooleanBuilder = BooleanBuilder::new(),
+    source_identity: StringBuilder = StringBuilder::new(),
+    invoked_by: StringBuilder = StringBuilder::new(),
+    invoked_by_delegate_account_id: StringBuilder = StringBuilder::new(),
+    recipient_account_id: StringBuilder = StringBuilder::new(),
+    shared_event_id: StringBuilder = StringBuilder::new(),
+    request_id: StringBuilder = StringBuilder::new(),
+    read_only: BooleanBuilder = BooleanBuilder::new(),
+    management_event: BooleanBuilder = BooleanBuilder::new(),
+    error_code: StringBuilder = StringBuilder::new(),
+    error_message: StringBuilder = StringBuilder::new(),
+    resources: ListBuilder<StructBuilder> = resources_builder(),
+    request_parameters: StringBuilder = StringBuilder::new(),
+    response_elements: StringBuilder = StringBuilder::new(),
+    additional_event_data: StringBuilder = StringBuilder::new(),
+    service_event_details: StringBuilder = StringBuilder::new(),
+    tls_version: StringBuilder = StringBuilder::new(),
+    tls_cipher_suite: StringBuilder = StringBuilder::new(),
+    tls_client_host: StringBuilder = StringBuilder::new(),
+    vpc_endpoint_id: StringBuilder = StringBuilder::new(),
+    session_credential_from_console: BooleanBuilder = BooleanBuilder::new(),
+    extra: StringBuilder = StringBuilder::new(),
+    source_object: StringBuilder = StringBuilder::new(),
+});
+
+columns!(SessionColumns, Table::Sessions, {
+    event_id: StringBuilder = StringBuilder::new(),
+    event_time: TimestampMillisecondBuilder = ts_builder(),
+    event_name: StringBuilder = StringBuilder::new(),
+    role_arn: StringBuilder = StringBuilder::new(),
+    role_account_id: StringBuilder = StringBuilder::new(),
+    role_session_name: StringBuilder = StringBuilder::new(),
+    caller_identity_type: StringBuilder = StringBuilder::new(),
+    caller_account_id: StringBuilder = StringBuilder::new(),
+    caller_principal_id: StringBuilder = StringBuilder::new(),
+    caller_arn: StringBuilder = StringBuilder::new(),
+    caller_access_key_id: StringBuilder = StringBuilder::new(),
+    caller_user_name: StringBuilder = StringBuilder::new(),
+    identity_provider: StringBuilder = StringBuilder::new(),
+    invoked_by: StringBuilder = StringBuilder::new(),
+    external_id_present: BooleanBuilder = BooleanBuilder::new(),
+    external_id_fingerprint: StringBuilder = StringBuilder::new(),
+    external_id_length: Int32Builder = Int32Builder::new(),
+    external_id_uuid_shaped: BooleanBuilder = BooleanBuilder::new(),
+    source_identity: StringBuilder = StringBuilder::new(),
+    duration_seconds: Int64Builder = Int64Builder::new(),
+    temp_access_key_id: StringBuilder = StringBuilder::new(),
+    assumed_role_arn: StringBuilder = StringBuilder::new(),
+    assumed_role_id: StringBuilder = StringBuilder::new(),
+    expires_at: TimestampMillisecondBuilder = ts_builder(),
+    error_code: StringBuilder = StringBuilder::new(),
+    error_message: StringBuilder = StringBuilder::new(),
+    source_ip: StringBuilder = StringBuilder::new(),
+    user_agent: StringBuilder = StringBuilder::new(),
+    aws_region: StringBuilder = StringBuilder::new(),
+    shared_event_id: StringBuilder = StringBuilder::new(),
+    recipient_account_id: StringBuilder = StringBuilder::new(),
+    source_object: StringBuilder = StringBuilder::new(),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::read_document;
+    use arrow::array::{Array, AsArray};
+
+    fn build(json: &str) -> Result<ObjectBatches, String> {
+        let mut b = BatchBuilder::new(Arc::new(Fingerprinter::new([1; 32])), RecordLimits::default());
+        b.start_object("test.json");
+        read_document(json.as_bytes(), &mut b).map_err(|e| format!("{e:?}"))?;
+        b.finish().map_err(|e| e.to_string())
+    }
+
+    const ASSUME: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AWSAccount","principalId":"AROAVENDOR:ops","accountId":"999988887777"},
+      "eventTime":"2024-03-01T10:00:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","awsRegion":"us-east-1",
+      "sourceIPAddress":"198.51.100.7","userAgent":"vendor-agent/1.0",
+      "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/VendorRole","roleSessionName":"ops","externalId":"hunter2-secret","durationSeconds":900},
+      "responseElements":{"credentials":{"accessKeyId":"ASIATEMP1","sessionToken":"tok","expiration":"Mar 1, 2024, 10:15:00 AM"},
+        "assumedRoleUser":{"assumedRoleId":"AROAROLE:ops","arn":"arn:aws:sts::111122223333:assumed-role/VendorRole/ops"}},
+      "requestID":"r1","eventID":"ev-assume","readOnly":true,
+      "resources":[{"accountId":"111122223333","type":"AWS::IAM::Role","ARN":"arn:aws:iam::111122223333:role/VendorRole"}],
+      "eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","sharedEventID":"sh1","eventCategory":"Management",
+      "addendum":{"reason":"DELIVERY_DELAY"}}"#;
+
+    #[test]
+    fn assume_role_makes_a_session_row_without_the_external_id() {
+        let out = build(&format!(r#"{{"Records":[{ASSUME}]}}"#)).unwrap();
+        assert_eq!(out.records, 1);
+        let (_, ev) = &out.events[0];
+        let (_, ses) = &out.sessions[0];
+        let col = |b: &RecordBatch, n: &str| b.column_by_name(n).unwrap().as_string::<i32>().value(0).to_string();
+        assert_eq!(col(ses, "role_account_id"), "111122223333");
+        assert_eq!(col(ses, "caller_account_id"), "999988887777");
+        assert_eq!(col(ses, "temp_access_key_id"), "ASIATEMP1");
+        let fp = Fingerprinter::new([1; 32]).fingerprint("hunter2-secret");
+        assert_eq!(col(ses, "external_id_fingerprint"), fp);
+        let exp = ses.column_by_name("expires_at").unwrap().as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(0);
+        assert_eq!(Some(exp), parse_timestamp("2024-03-01T10:15:00Z"));
+        for b in [ev, ses] {
+            for c in b.columns() {
+                if let Some(strings) = c.as_string_opt::<i32>() {
+                    for v in strings.iter().flatten() {
+                        assert!(!v.contains("hunter2"), "clear External ID leaked: {v}");
+                    }
+                }
+            }
+        }
+        assert!(col(ev, "request_parameters").contains(&format!("redacted:{fp}")));
+        assert_eq!(col(ev, "extra"), r#"{"addendum":{"reason":"DELIVERY_DELAY"}}"#);
+    }
+
+    #[test]
+    fn rows_split_by_day_and_bad_time_fails() {
+        let r = |t: &str, id: &str| format!(r#"{{"eventTime":"{t}","eventID":"{id}"}}"#);
+        let doc = format!("[{},{},{}]", r("2024-01-02T00:00:00Z", "b"), r("2024-01-01T23:59:59Z", "a"), r("2024-01-02T01:00:00Z", "c"));
+        let out = build(&doc).unwrap();
+        assert_eq!(out.events.len(), 2);
+        assert_eq!(out.events[0].1.num_rows(), 1);
+        assert_eq!(out.events[1].1.num_rows(), 2);
+        let err = build(&format!("[{}]", r("yesterday", "x"))).unwrap_err();
+        assert!(err.contains("record 1 (eventID x)") && err.contains("yesterday"), "{err}");
+    }
+
+    #[test]
+    fn record_limit() {
+        let big = "x".repeat(5 << 20);
+        let doc = format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","eventID":"a","requestParameters":{{"k":"{big}"}}}}"#);
+        let err = build(&doc).unwrap_err();
+        assert!(err.contains("limit for one record"), "{err}");
+    }
+
+    #[test]
+    fn empty_access_key_is_null_and_no_resources_is_null() {
+        let doc = r#"{"eventTime":"2024-01-01T00:00:00Z","eventID":"a","userIdentity":{"accessKeyId":""}}"#;
+        let out = build(doc).unwrap();
+        let b = &out.events[0].1;
+        assert!(b.column_by_name("access_key_id").unwrap().is_null(0));
+        assert!(b.column_by_name("resources").unwrap().is_null(0));
+        assert!(b.column_by_name("extra").unwrap().is_null(0));
+    }
+}

@@ -1,0 +1,369 @@
+//! A lake on local disk: layout, the writer lock, the fingerprint key, transactions and the
+//! ingest manifest.
+//!
+//! ```text
+//! <lake>/events/event_date=YYYY-MM-DD/part-<txn>-NNNN.parquet
+//! <lake>/sessions/event_date=YYYY-MM-DD/part-<txn>-NNNN.parquet
+//! <lake>/_crosstrail/lake.json              format marker
+//! <lake>/_crosstrail/fingerprint.key        HMAC key for External-ID fingerprints (0600)
+//! <lake>/_crosstrail/lock                   held by the one writer
+//! <lake>/_crosstrail/staging/<txn>/...      files of transactions in flight
+//! <lake>/_crosstrail/manifest/<seq>-<txn>.json   one commit record per transaction
+//! ```
+//!
+//! Commit protocol (crash-safe at every step, `kill -9` included):
+//! 1. a transaction writes its Parquet files under `staging/<txn>/` and fsyncs them;
+//! 2. the commit record (objects, their status and files) is written to a temporary file,
+//!    fsynced and renamed into `manifest/`: this rename is the commit point;
+//! 3. the staged files are renamed into the table directories, then `staging/<txn>` is removed.
+//!
+//! On open, the writer rolls every staged transaction forward (commit record present) or back
+//! (absent). Readers never see staged files: `_`-prefixed paths are ignored by DataFusion,
+//! Athena, Trino, Spark and DuckDB alike.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::normalize::Fingerprinter;
+use crate::write::{ChunkWriter, StagedFile};
+
+/// Directory of crosstrail's own files inside a lake.
+pub const INTERNAL_DIR: &str = "_crosstrail";
+const FORMAT_VERSION: u32 = 1;
+/// Commit records above this count are folded into one checkpoint when a writer opens the lake.
+const CHECKPOINT_AFTER: usize = 256;
+
+/// What happened to one source object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectStatus {
+    /// All its records are in the lake.
+    Ingested,
+    /// Could not be read; retried on the next run.
+    Failed,
+}
+
+/// The manifest entry of one source object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    /// Stable identity: `file:///abs/path` or `s3://bucket/key`.
+    pub key: String,
+    /// Version of the content: size and modification time, or the S3 ETag.
+    pub version: String,
+    /// Bytes as stored (compressed).
+    pub size: u64,
+    /// Outcome.
+    pub status: ObjectStatus,
+    /// Records read (0 when failed).
+    pub records: u64,
+    /// Lake files holding its rows, relative to the lake root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitRecord {
+    txn: String,
+    committed_at_ns: u128,
+    #[serde(default)]
+    files: Vec<StagedFile>,
+    objects: Vec<ObjectEntry>,
+}
+
+/// Every object the lake knows of, latest entry per key.
+#[derive(Debug, Default, Clone)]
+pub struct Manifest {
+    /// Entries by object key.
+    pub objects: HashMap<String, ObjectEntry>,
+}
+
+impl Manifest {
+    /// True when `key` at `version` is already in the lake: nothing to do.
+    pub fn is_done(&self, key: &str, version: &str) -> bool {
+        self.objects
+            .get(key)
+            .is_some_and(|e| e.status == ObjectStatus::Ingested && e.version == version)
+    }
+}
+
+/// A transaction: one chunk of objects that lands at once.
+#[derive(Debug)]
+pub struct Txn {
+    id: String,
+    staging: PathBuf,
+}
+
+impl Txn {
+    /// Its id (unique, sortable by start time).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A writer for its files.
+    pub fn writer(&self) -> ChunkWriter {
+        ChunkWriter::new(self.staging.clone(), self.id.clone())
+    }
+}
+
+/// A lake opened for writing: holds the lock until dropped.
+#[derive(Debug)]
+pub struct Lake {
+    root: PathBuf,
+    internal: PathBuf,
+    _lock: File,
+    fingerprints: Arc<Fingerprinter>,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake at `root` for writing, takes the writer lock and
+    /// finishes or rolls back whatever an interrupted run left in staging.
+    pub fn open(root: &Path) -> Result<Lake, Error> {
+        let internal = root.join(INTERNAL_DIR);
+        if !internal.exists() {
+            if let Ok(mut entries) = fs::read_dir(root) {
+                if entries.next().is_some() {
+                    return Err(Error::NotALake { path: root.to_path_buf() });
+                }
+            }
+        }
+        for dir in [internal.join("staging"), internal.join("manifest")] {
+            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let lock_path = internal.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { path: root.to_path_buf() });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let marker = internal.join("lake.json");
+        if !marker.exists() {
+            let text = format!("{{\"format_version\":{FORMAT_VERSION},\"created_by\":\"crosstrail {}\"}}\n", env!("CARGO_PKG_VERSION"));
+            write_atomic(&marker, text.as_bytes())?;
+        }
+        let fingerprints = Arc::new(load_or_create_key(&internal)?);
+        let lake = Lake { root: root.to_path_buf(), internal, _lock: lock, fingerprints };
+        lake.recover()?;
+        Ok(lake)
+    }
+
+    /// The lake directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The External-ID fingerprinter keyed for this lake.
+    pub fn fingerprints(&self) -> Arc<Fingerprinter> {
+        self.fingerprints.clone()
+    }
+
+    fn manifest_dir(&self) -> PathBuf {
+        self.internal.join("manifest")
+    }
+
+    fn staging_dir(&self) -> PathBuf {
+        self.internal.join("staging")
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self) -> Result<Txn, Error> {
+        let id = format!("{:x}-{}", now_ns() / 1_000_000, &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let staging = self.staging_dir().join(&id);
+        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        Ok(Txn { id, staging })
+    }
+
+    /// Commits a transaction: its files become visible and its objects enter the manifest.
+    pub fn commit(&self, txn: Txn, files: Vec<StagedFile>, objects: Vec<ObjectEntry>) -> Result<(), Error> {
+        let committed_at_ns = now_ns();
+        let record = CommitRecord { txn: txn.id.clone(), committed_at_ns, files, objects };
+        let name = format!("{committed_at_ns:020}-{}.json", txn.id);
+        let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&self.manifest_dir().join(name), &text)?;
+        self.roll_forward(&txn.staging, &record.files)
+    }
+
+    /// Drops a transaction that will not be committed.
+    pub fn abort(&self, txn: Txn) -> Result<(), Error> {
+        remove_dir_all(&txn.staging)
+    }
+
+    fn roll_forward(&self, staging: &Path, files: &[StagedFile]) -> Result<(), Error> {
+        let mut dirs = Vec::new();
+        for f in files {
+            let from = staging.join(&f.path);
+            let to = self.root.join(&f.path);
+            if !from.exists() {
+                continue; // moved before an interruption
+            }
+            if let Some(dir) = to.parent() {
+                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                if !dirs.iter().any(|d: &PathBuf| d == dir) {
+                    dirs.push(dir.to_path_buf());
+                }
+            }
+            fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+        }
+        for dir in dirs {
+            sync_dir(&dir)?;
+        }
+        remove_dir_all(staging)
+    }
+
+    fn commit_records(&self) -> Result<Vec<(PathBuf, CommitRecord)>, Error> {
+        let dir = self.manifest_dir();
+        let mut names: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for path in names {
+            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let record: CommitRecord = serde_json::from_slice(&bytes)
+                .map_err(|source| Error::Manifest { path: path.clone(), source })?;
+            out.push((path, record));
+        }
+        Ok(out)
+    }
+
+    fn recover(&self) -> Result<(), Error> {
+        let staging = self.staging_dir();
+        let pending: Vec<PathBuf> = fs::read_dir(&staging)
+            .map_err(|e| Error::io(&staging, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        if !pending.is_empty() {
+            let records = self.commit_records()?;
+            for dir in pending {
+                let txn = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                match records.iter().find(|(_, r)| r.txn == txn) {
+                    Some((_, r)) => self.roll_forward(&dir, &r.files)?,
+                    None => remove_dir_all(&dir)?,
+                }
+            }
+        }
+        self.checkpoint_if_large()
+    }
+
+    fn checkpoint_if_large(&self) -> Result<(), Error> {
+        let records = self.commit_records()?;
+        if records.len() <= CHECKPOINT_AFTER {
+            return Ok(());
+        }
+        let mut merged: HashMap<String, ObjectEntry> = HashMap::new();
+        let mut last_ns = 0;
+        for (_, r) in &records {
+            last_ns = last_ns.max(r.committed_at_ns);
+            for o in &r.objects {
+                merged.insert(o.key.clone(), o.clone());
+            }
+        }
+        let mut objects: Vec<ObjectEntry> = merged.into_values().collect();
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        let record = CommitRecord { txn: "checkpoint".into(), committed_at_ns: last_ns, files: Vec::new(), objects };
+        let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
+        // Sorts after every record it folds in, before any later commit (same ns + suffix).
+        let name = format!("{last_ns:020}-~checkpoint.json");
+        write_atomic(&self.manifest_dir().join(&name), &text)?;
+        for (path, _) in records {
+            if path.file_name().and_then(|n| n.to_str()) != Some(name.as_str()) {
+                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        sync_dir(&self.manifest_dir())
+    }
+
+    /// Reads the manifest: the latest entry of every object.
+    pub fn manifest(&self) -> Result<Manifest, Error> {
+        let mut m = Manifest::default();
+        for (_, r) in self.commit_records()? {
+            for o in r.objects {
+                m.objects.insert(o.key.clone(), o);
+            }
+        }
+        Ok(m)
+    }
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+}
+
+fn remove_dir_all(dir: &Path) -> Result<(), Error> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+}
+
+/// Writes a file so that readers see the old content or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    sync_dir(dir)
+}
+
+fn load_or_create_key(internal: &Path) -> Result<Fingerprinter, Error> {
+    let path = internal.join("fingerprint.key");
+    let parse = |text: &str| -> Option<[u8; 32]> {
+        let text = text.trim();
+        if text.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(key)
+    };
+    match fs::read_to_string(&path) {
+        Ok(text) => parse(&text)
+            .map(Fingerprinter::new)
+            .ok_or_else(|| Error::BadKey { path: path.clone() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            write_atomic(&path, format!("{hex}\n").as_bytes())?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+            Ok(Fingerprinter::new(key))
+        }
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
