@@ -20,9 +20,7 @@ use crate::document::RecordSink;
 use crate::normalize::{
     Fingerprinter, Millis, arn_account, is_uuid_shaped, parse_expiration, parse_timestamp,
 };
-use crate::record::{
-    AssumeRoleRequest, AssumeRoleResponse, Flag, Record, Resource, Text, Unknown,
-};
+use crate::record::{AssumeRoleRequest, AssumeRoleResponse, Flag, Record, Resource, Text, Unknown};
 use crate::schema::{Table, resource_fields};
 
 /// Limits on what one record may be.
@@ -35,7 +33,9 @@ pub struct RecordLimits {
 
 impl Default for RecordLimits {
     fn default() -> Self {
-        RecordLimits { max_record_bytes: 4 << 20 }
+        RecordLimits {
+            max_record_bytes: 4 << 20,
+        }
     }
 }
 
@@ -130,7 +130,8 @@ impl BatchBuilder {
             None => None,
         };
         let fp = &*self.fingerprints;
-        let redact = |raw: Option<&'_ RawValue>| raw.map(move |v| fp.redact_json(v.get()).into_owned());
+        let redact =
+            |raw: Option<&'_ RawValue>| raw.map(move |v| fp.redact_json(v.get()).into_owned());
         let e = &mut self.events;
         let ui = r.user_identity.as_ref();
         let sc = ui.and_then(|u| u.session_context.as_ref());
@@ -138,9 +139,14 @@ impl BatchBuilder {
         let attrs = sc.and_then(|s| s.attributes.as_ref());
         let creation = attrs.and_then(|a| a.creation_date.as_ref());
         let session_created_at = match creation {
-            Some(t) if !t.as_str().is_empty() => Some(parse_timestamp(t.as_str()).ok_or_else(
-                || format!("sessionContext.attributes.creationDate {:?} is not a timestamp", t.as_str()),
-            )?),
+            Some(t) if !t.as_str().is_empty() => {
+                Some(parse_timestamp(t.as_str()).ok_or_else(|| {
+                    format!(
+                        "sessionContext.attributes.creationDate {:?} is not a timestamp",
+                        t.as_str()
+                    )
+                })?)
+            }
             _ => None,
         };
 
@@ -154,26 +160,61 @@ impl BatchBuilder {
         s(&mut e.aws_region, r.aws_region.as_ref());
         s(&mut e.source_ip, r.source_ip.as_ref());
         s(&mut e.user_agent, r.user_agent.as_ref());
-        s(&mut e.identity_type, ui.and_then(|u| u.identity_type.as_ref()));
-        s(&mut e.principal_id, ui.and_then(|u| u.principal_id.as_ref()));
+        s(
+            &mut e.identity_type,
+            ui.and_then(|u| u.identity_type.as_ref()),
+        );
+        s(
+            &mut e.principal_id,
+            ui.and_then(|u| u.principal_id.as_ref()),
+        );
         s(&mut e.principal_arn, ui.and_then(|u| u.arn.as_ref()));
-        s(&mut e.identity_account_id, ui.and_then(|u| u.account_id.as_ref()));
+        s(
+            &mut e.identity_account_id,
+            ui.and_then(|u| u.account_id.as_ref()),
+        );
         // CloudTrail writes a missing key as "" at times; both mean "not known".
-        let key = ui.and_then(|u| u.access_key_id.as_ref()).filter(|k| !k.as_str().is_empty());
+        let key = ui
+            .and_then(|u| u.access_key_id.as_ref())
+            .filter(|k| !k.as_str().is_empty());
         e.access_key_id.append_option(key.map(Text::as_str));
         s(&mut e.user_name, ui.and_then(|u| u.user_name.as_ref()));
-        s(&mut e.identity_provider, ui.and_then(|u| u.identity_provider.as_ref()));
-        s(&mut e.session_issuer_type, issuer.and_then(|i| i.issuer_type.as_ref()));
-        s(&mut e.session_issuer_arn, issuer.and_then(|i| i.arn.as_ref()));
-        s(&mut e.session_issuer_account_id, issuer.and_then(|i| i.account_id.as_ref()));
-        s(&mut e.session_issuer_principal_id, issuer.and_then(|i| i.principal_id.as_ref()));
-        s(&mut e.session_issuer_user_name, issuer.and_then(|i| i.user_name.as_ref()));
+        s(
+            &mut e.identity_provider,
+            ui.and_then(|u| u.identity_provider.as_ref()),
+        );
+        s(
+            &mut e.session_issuer_type,
+            issuer.and_then(|i| i.issuer_type.as_ref()),
+        );
+        s(
+            &mut e.session_issuer_arn,
+            issuer.and_then(|i| i.arn.as_ref()),
+        );
+        s(
+            &mut e.session_issuer_account_id,
+            issuer.and_then(|i| i.account_id.as_ref()),
+        );
+        s(
+            &mut e.session_issuer_principal_id,
+            issuer.and_then(|i| i.principal_id.as_ref()),
+        );
+        s(
+            &mut e.session_issuer_user_name,
+            issuer.and_then(|i| i.user_name.as_ref()),
+        );
         e.session_created_at.append_option(session_created_at);
         b(&mut e.session_mfa, attrs.and_then(|a| a.mfa_authenticated));
-        s(&mut e.source_identity, sc.and_then(|c| c.source_identity.as_ref()));
+        s(
+            &mut e.source_identity,
+            sc.and_then(|c| c.source_identity.as_ref()),
+        );
         s(&mut e.invoked_by, ui.and_then(|u| u.invoked_by.as_ref()));
         let delegate = ui.and_then(|u| u.invoked_by_delegate.as_ref());
-        s(&mut e.invoked_by_delegate_account_id, delegate.and_then(|d| d.account_id.as_ref()));
+        s(
+            &mut e.invoked_by_delegate_account_id,
+            delegate.and_then(|d| d.account_id.as_ref()),
+        );
         s(&mut e.recipient_account_id, r.recipient_account_id.as_ref());
         s(&mut e.shared_event_id, r.shared_event_id.as_ref());
         s(&mut e.request_id, r.request_id.as_ref());
@@ -187,7 +228,10 @@ impl BatchBuilder {
                 let sb = e.resources.values();
                 for res in list {
                     resources_have_unknown |= !res.unknown.is_empty();
-                    for (i, v) in [&res.arn, &res.account_id, &res.resource_type].into_iter().enumerate() {
+                    for (i, v) in [&res.arn, &res.account_id, &res.resource_type]
+                        .into_iter()
+                        .enumerate()
+                    {
                         sb.field_builder::<StringBuilder>(i)
                             .expect("resource struct fields are strings")
                             .append_option(v.as_ref().map(Text::as_str));
@@ -198,18 +242,32 @@ impl BatchBuilder {
             }
             None => e.resources.append(false),
         }
-        e.request_parameters.append_option(redact(r.request_parameters).as_deref());
-        e.response_elements.append_option(redact(r.response_elements).as_deref());
-        e.additional_event_data.append_option(redact(r.additional_event_data).as_deref());
-        e.service_event_details.append_option(redact(r.service_event_details).as_deref());
+        e.request_parameters
+            .append_option(redact(r.request_parameters).as_deref());
+        e.response_elements
+            .append_option(redact(r.response_elements).as_deref());
+        e.additional_event_data
+            .append_option(redact(r.additional_event_data).as_deref());
+        e.service_event_details
+            .append_option(redact(r.service_event_details).as_deref());
         let tls = r.tls_details.as_ref();
         s(&mut e.tls_version, tls.and_then(|t| t.tls_version.as_ref()));
-        s(&mut e.tls_cipher_suite, tls.and_then(|t| t.cipher_suite.as_ref()));
-        s(&mut e.tls_client_host, tls.and_then(|t| t.client_provided_host_header.as_ref()));
+        s(
+            &mut e.tls_cipher_suite,
+            tls.and_then(|t| t.cipher_suite.as_ref()),
+        );
+        s(
+            &mut e.tls_client_host,
+            tls.and_then(|t| t.client_provided_host_header.as_ref()),
+        );
         s(&mut e.vpc_endpoint_id, r.vpc_endpoint_id.as_ref());
-        b(&mut e.session_credential_from_console, r.session_credential_from_console);
+        b(
+            &mut e.session_credential_from_console,
+            r.session_credential_from_console,
+        );
         let extra = extra_json(r, resources_have_unknown.then_some(r.resources).flatten());
-        e.extra.append_option(extra.as_deref().map(|x| fp.redact_json(x)));
+        e.extra
+            .append_option(extra.as_deref().map(|x| fp.redact_json(x)));
         e.source_object.append_value(&self.source_object);
         let day = event_time.div_euclid(86_400_000);
         self.event_days.push(day);
@@ -240,15 +298,30 @@ impl BatchBuilder {
         s(&mut sx.event_name, r.event_name.as_ref());
         let role_arn = req.role_arn.as_ref().map(Text::as_str);
         sx.role_arn.append_option(role_arn);
-        sx.role_account_id.append_option(role_arn.and_then(arn_account));
+        sx.role_account_id
+            .append_option(role_arn.and_then(arn_account));
         s(&mut sx.role_session_name, req.role_session_name.as_ref());
-        s(&mut sx.caller_identity_type, ui.and_then(|u| u.identity_type.as_ref()));
-        s(&mut sx.caller_account_id, ui.and_then(|u| u.account_id.as_ref()));
-        s(&mut sx.caller_principal_id, ui.and_then(|u| u.principal_id.as_ref()));
+        s(
+            &mut sx.caller_identity_type,
+            ui.and_then(|u| u.identity_type.as_ref()),
+        );
+        s(
+            &mut sx.caller_account_id,
+            ui.and_then(|u| u.account_id.as_ref()),
+        );
+        s(
+            &mut sx.caller_principal_id,
+            ui.and_then(|u| u.principal_id.as_ref()),
+        );
         s(&mut sx.caller_arn, ui.and_then(|u| u.arn.as_ref()));
-        let key = ui.and_then(|u| u.access_key_id.as_ref()).filter(|k| !k.as_str().is_empty());
+        let key = ui
+            .and_then(|u| u.access_key_id.as_ref())
+            .filter(|k| !k.as_str().is_empty());
         sx.caller_access_key_id.append_option(key.map(Text::as_str));
-        s(&mut sx.caller_user_name, ui.and_then(|u| u.user_name.as_ref()));
+        s(
+            &mut sx.caller_user_name,
+            ui.and_then(|u| u.user_name.as_ref()),
+        );
         let provider = ui
             .and_then(|u| u.identity_provider.as_ref())
             .or(req.principal_arn.as_ref())
@@ -259,8 +332,10 @@ impl BatchBuilder {
         match req.external_id.as_ref().map(Text::as_str) {
             Some(id) => {
                 sx.external_id_present.append_value(true);
-                sx.external_id_fingerprint.append_value(self.fingerprints.fingerprint(id));
-                sx.external_id_length.append_value(id.chars().count() as i32);
+                sx.external_id_fingerprint
+                    .append_value(self.fingerprints.fingerprint(id));
+                sx.external_id_length
+                    .append_value(id.chars().count() as i32);
                 sx.external_id_uuid_shaped.append_value(is_uuid_shaped(id));
             }
             None => {
@@ -270,16 +345,25 @@ impl BatchBuilder {
                 sx.external_id_uuid_shaped.append_null();
             }
         }
-        let source_identity = req.source_identity.as_ref().or(resp.source_identity.as_ref());
+        let source_identity = req
+            .source_identity
+            .as_ref()
+            .or(resp.source_identity.as_ref());
         s(&mut sx.source_identity, source_identity);
         let duration = req.duration_seconds.map(|d| d.0);
         sx.duration_seconds.append_option(duration);
         let creds = resp.credentials.as_ref();
-        let temp_key = creds.and_then(|c| c.access_key_id.as_ref()).filter(|k| !k.as_str().is_empty());
-        sx.temp_access_key_id.append_option(temp_key.map(Text::as_str));
+        let temp_key = creds
+            .and_then(|c| c.access_key_id.as_ref())
+            .filter(|k| !k.as_str().is_empty());
+        sx.temp_access_key_id
+            .append_option(temp_key.map(Text::as_str));
         let user = resp.assumed_role_user.as_ref();
         s(&mut sx.assumed_role_arn, user.and_then(|u| u.arn.as_ref()));
-        s(&mut sx.assumed_role_id, user.and_then(|u| u.assumed_role_id.as_ref()));
+        s(
+            &mut sx.assumed_role_id,
+            user.and_then(|u| u.assumed_role_id.as_ref()),
+        );
         // The expiration is not ISO-8601; when it cannot be read, the session lasts
         // durationSeconds (default one hour) from the call.
         let expires = match creds.and_then(|c| c.expiration.as_ref()) {
@@ -294,7 +378,10 @@ impl BatchBuilder {
         s(&mut sx.user_agent, r.user_agent.as_ref());
         s(&mut sx.aws_region, r.aws_region.as_ref());
         s(&mut sx.shared_event_id, r.shared_event_id.as_ref());
-        s(&mut sx.recipient_account_id, r.recipient_account_id.as_ref());
+        s(
+            &mut sx.recipient_account_id,
+            r.recipient_account_id.as_ref(),
+        );
         sx.source_object.append_value(&self.source_object);
         Ok(())
     }
@@ -339,7 +426,10 @@ fn approx_size(r: &Record<'_>) -> usize {
         + raw(r.additional_event_data)
         + raw(r.service_event_details)
         + raw(r.resources)
-        + r.unknown.iter().map(|(k, v)| k.len() + v.get().len()).sum::<usize>()
+        + r.unknown
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len())
+            .sum::<usize>()
         + text(&r.user_agent)
         + text(&r.error_message)
         + text(&r.error_code)
@@ -436,7 +526,11 @@ fn split_by_day(batch: RecordBatch, days: &[i64]) -> Result<Vec<(i64, RecordBatc
     let mut start = 0;
     while start < order.len() {
         let day = days[order[start] as usize];
-        let end = start + order[start..].iter().take_while(|&&i| days[i as usize] == day).count();
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|&&i| days[i as usize] == day)
+                .count();
         let idx = UInt32Array::from(order[start..end].to_vec());
         out.push((day, arrow::compute::take_record_batch(&batch, &idx)?));
         start = end;
@@ -466,10 +560,15 @@ macro_rules! columns {
 
 fn resources_builder() -> ListBuilder<StructBuilder> {
     let fields = resource_fields();
-    let builders: Vec<Box<dyn arrow::array::ArrayBuilder>> =
-        fields.iter().map(|_| Box::new(StringBuilder::new()) as _).collect();
-    ListBuilder::new(StructBuilder::new(fields.clone(), builders))
-        .with_field(Arc::new(Field::new("item", DataType::Struct(fields), true)))
+    let builders: Vec<Box<dyn arrow::array::ArrayBuilder>> = fields
+        .iter()
+        .map(|_| Box::new(StringBuilder::new()) as _)
+        .collect();
+    ListBuilder::new(StructBuilder::new(fields.clone(), builders)).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Struct(fields),
+        true,
+    )))
 }
 
 columns!(EventColumns, Table::Events, {
@@ -563,7 +662,10 @@ mod tests {
     use arrow::array::{Array, AsArray};
 
     fn build(json: &str) -> Result<ObjectBatches, String> {
-        let mut b = BatchBuilder::new(Arc::new(Fingerprinter::new([1; 32])), RecordLimits::default());
+        let mut b = BatchBuilder::new(
+            Arc::new(Fingerprinter::new([1; 32])),
+            RecordLimits::default(),
+        );
         b.start_object("test.json");
         read_document(json.as_bytes(), &mut b).map_err(|e| format!("{e:?}"))?;
         b.finish().map_err(|e| e.to_string())
@@ -586,13 +688,23 @@ mod tests {
         assert_eq!(out.records, 1);
         let (_, ev) = &out.events[0];
         let (_, ses) = &out.sessions[0];
-        let col = |b: &RecordBatch, n: &str| b.column_by_name(n).unwrap().as_string::<i32>().value(0).to_string();
+        let col = |b: &RecordBatch, n: &str| {
+            b.column_by_name(n)
+                .unwrap()
+                .as_string::<i32>()
+                .value(0)
+                .to_string()
+        };
         assert_eq!(col(ses, "role_account_id"), "111122223333");
         assert_eq!(col(ses, "caller_account_id"), "999988887777");
         assert_eq!(col(ses, "temp_access_key_id"), "ASIATEMP1");
         let fp = Fingerprinter::new([1; 32]).fingerprint("hunter2-secret");
         assert_eq!(col(ses, "external_id_fingerprint"), fp);
-        let exp = ses.column_by_name("expires_at").unwrap().as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(0);
+        let exp = ses
+            .column_by_name("expires_at")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
+            .value(0);
         assert_eq!(Some(exp), parse_timestamp("2024-03-01T10:15:00Z"));
         for b in [ev, ses] {
             for c in b.columns() {
@@ -604,25 +716,38 @@ mod tests {
             }
         }
         assert!(col(ev, "request_parameters").contains(&format!("redacted:{fp}")));
-        assert_eq!(col(ev, "extra"), r#"{"addendum":{"reason":"DELIVERY_DELAY"}}"#);
+        assert_eq!(
+            col(ev, "extra"),
+            r#"{"addendum":{"reason":"DELIVERY_DELAY"}}"#
+        );
     }
 
     #[test]
     fn rows_split_by_day_and_bad_time_fails() {
         let r = |t: &str, id: &str| format!(r#"{{"eventTime":"{t}","eventID":"{id}"}}"#);
-        let doc = format!("[{},{},{}]", r("2024-01-02T00:00:00Z", "b"), r("2024-01-01T23:59:59Z", "a"), r("2024-01-02T01:00:00Z", "c"));
+        let doc = format!(
+            "[{},{},{}]",
+            r("2024-01-02T00:00:00Z", "b"),
+            r("2024-01-01T23:59:59Z", "a"),
+            r("2024-01-02T01:00:00Z", "c")
+        );
         let out = build(&doc).unwrap();
         assert_eq!(out.events.len(), 2);
         assert_eq!(out.events[0].1.num_rows(), 1);
         assert_eq!(out.events[1].1.num_rows(), 2);
         let err = build(&format!("[{}]", r("yesterday", "x"))).unwrap_err();
-        assert!(err.contains("record 1 (eventID x)") && err.contains("yesterday"), "{err}");
+        assert!(
+            err.contains("record 1 (eventID x)") && err.contains("yesterday"),
+            "{err}"
+        );
     }
 
     #[test]
     fn record_limit() {
         let big = "x".repeat(5 << 20);
-        let doc = format!(r#"{{"eventTime":"2024-01-01T00:00:00Z","eventID":"a","requestParameters":{{"k":"{big}"}}}}"#);
+        let doc = format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventID":"a","requestParameters":{{"k":"{big}"}}}}"#
+        );
         let err = build(&doc).unwrap_err();
         assert!(err.contains("limit for one record"), "{err}");
     }

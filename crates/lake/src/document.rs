@@ -50,7 +50,7 @@ pub enum DocumentError {
     #[error("text is UTF-16 encoded; CloudTrail logs are UTF-8")]
     Utf16,
     /// Not valid JSON, or valid JSON that is not CloudTrail.
-    #[error("{shape_hint}")]
+    #[error("{}", json_hint(shape_hint, source))]
     Json {
         /// Which reading failed, for the message.
         shape_hint: &'static str,
@@ -79,9 +79,12 @@ pub fn read_document(text: &[u8], sink: &mut dyn RecordSink) -> Result<Shape, Do
 
     // One value: the delivery format and every single-document export. One pass.
     let mut de = serde_json::Deserializer::from_slice(text);
-    let whole = ValueSeed { sink: &mut *sink, top: true }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
+    let whole = ValueSeed {
+        sink: &mut *sink,
+        top: true,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end());
     let whole_err = match whole {
         Ok(()) => return Ok(Shape::Document),
         Err(e) => e,
@@ -90,7 +93,10 @@ pub fn read_document(text: &[u8], sink: &mut dyn RecordSink) -> Result<Shape, Do
     // shape; any other error is the object's own.
     let trailing = whole_err.to_string().starts_with("trailing characters");
     if !trailing && !leading_digit {
-        return Err(DocumentError::Json { shape_hint: "invalid JSON", source: whole_err });
+        return Err(DocumentError::Json {
+            shape_hint: "invalid JSON",
+            source: whole_err,
+        });
     }
     sink.reset();
 
@@ -107,12 +113,15 @@ pub fn read_document(text: &[u8], sink: &mut dyn RecordSink) -> Result<Shape, Do
             source,
         })?;
         let mut de = serde_json::Deserializer::from_str(value.get());
-        ValueSeed { sink: &mut *sink, top: true }
-            .deserialize(&mut de)
-            .map_err(|source| DocumentError::Json {
-                shape_hint: "in a sequence of JSON values",
-                source,
-            })?;
+        ValueSeed {
+            sink: &mut *sink,
+            top: true,
+        }
+        .deserialize(&mut de)
+        .map_err(|source| DocumentError::Json {
+            shape_hint: "in a sequence of JSON values",
+            source,
+        })?;
     }
     Ok(Shape::Concatenated)
 }
@@ -120,7 +129,10 @@ pub fn read_document(text: &[u8], sink: &mut dyn RecordSink) -> Result<Shape, Do
 enum LinesError {
     /// Not one value per line.
     Spans,
-    Line { line: usize, source: serde_json::Error },
+    Line {
+        line: usize,
+        source: serde_json::Error,
+    },
 }
 
 fn read_lines(text: &[u8], sink: &mut dyn RecordSink) -> Result<(), LinesError> {
@@ -139,18 +151,34 @@ fn read_lines(text: &[u8], sink: &mut dyn RecordSink) -> Result<(), LinesError> 
             line
         };
         let mut de = serde_json::Deserializer::from_slice(line);
-        let res = ValueSeed { sink: &mut *sink, top: true }
-            .deserialize(&mut de)
-            .and_then(|()| de.end());
+        let res = ValueSeed {
+            sink: &mut *sink,
+            top: true,
+        }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
         if let Err(source) = res {
             // A value over several lines, or several values on one line: not line-delimited.
             if source.is_eof() || source.to_string().starts_with("trailing characters") {
                 return Err(LinesError::Spans);
             }
-            return Err(LinesError::Line { line: index + 1, source });
+            return Err(LinesError::Line {
+                line: index + 1,
+                source,
+            });
         }
     }
     Ok(())
+}
+
+fn json_hint(shape_hint: &str, source: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match (source.classify(), shape_hint) {
+        (Category::Eof, _) => "truncated JSON",
+        (Category::Data, _) => "unexpected content",
+        (_, "invalid JSON") => "invalid JSON",
+        _ => "invalid JSON in a sequence of JSON values",
+    }
 }
 
 fn strip_bom(text: &[u8]) -> Result<&[u8], DocumentError> {
@@ -199,7 +227,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             return Err(not_cloudtrail("a nested array"));
         }
         while seq
-            .next_element_seed(ValueSeed { sink: &mut *self.sink, top: false })?
+            .next_element_seed(ValueSeed {
+                sink: &mut *self.sink,
+                top: false,
+            })?
             .is_some()
         {}
         Ok(())
@@ -211,26 +242,36 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         while let Some(key) = map.next_key::<Text<'de>>()? {
             match key.as_str() {
                 "Records" => {
-                    map.next_value_seed(RecordsSeed { sink: &mut *self.sink })?;
+                    map.next_value_seed(RecordsSeed {
+                        sink: &mut *self.sink,
+                    })?;
                     wrapper = true;
                 }
                 // `lookup-events` output: rows with the record as a JSON string.
                 "Events" => {
-                    map.next_value_seed(RecordsSeed { sink: &mut *self.sink })?;
+                    map.next_value_seed(RecordsSeed {
+                        sink: &mut *self.sink,
+                    })?;
                     wrapper = true;
                 }
                 "CloudTrailEvent" => {
                     let inner: Text<'de> = map.next_value()?;
                     let mut de = serde_json::Deserializer::from_str(inner.as_str());
-                    ValueSeed { sink: &mut *self.sink, top: false }
-                        .deserialize(&mut de)
-                        .and_then(|()| de.end())
-                        .map_err(|e| de::Error::custom(format_args!("CloudTrailEvent: {e}")))?;
+                    ValueSeed {
+                        sink: &mut *self.sink,
+                        top: false,
+                    }
+                    .deserialize(&mut de)
+                    .and_then(|()| de.end())
+                    .map_err(|e| de::Error::custom(format_args!("CloudTrailEvent: {e}")))?;
                     wrapper = true;
                 }
                 // EventBridge envelope.
                 "detail" => {
-                    map.next_value_seed(ValueSeed { sink: &mut *self.sink, top: false })?;
+                    map.next_value_seed(ValueSeed {
+                        sink: &mut *self.sink,
+                        top: false,
+                    })?;
                     wrapper = true;
                 }
                 _ => record.fill_key(key.0, &mut map)?,
@@ -293,7 +334,10 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq
-            .next_element_seed(ValueSeed { sink: &mut *self.sink, top: false })?
+            .next_element_seed(ValueSeed {
+                sink: &mut *self.sink,
+                top: false,
+            })?
             .is_some()
         {}
         Ok(())
@@ -308,7 +352,8 @@ mod tests {
     struct Ids(Vec<String>);
     impl RecordSink for Ids {
         fn record(&mut self, r: Record<'_>) -> Result<(), String> {
-            self.0.push(r.event_id.map(|t| t.0.into_owned()).unwrap_or_default());
+            self.0
+                .push(r.event_id.map(|t| t.0.into_owned()).unwrap_or_default());
             Ok(())
         }
         fn reset(&mut self) {
@@ -338,22 +383,51 @@ mod tests {
     #[test]
     fn every_shape() {
         let ab = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(read(&format!(r#"{{"Records":[{R1},{R2}]}}"#)).unwrap(), (Shape::Document, ab.clone()));
-        assert_eq!(read(&format!("[{R1},{R2}]")).unwrap(), (Shape::Document, ab.clone()));
-        assert_eq!(read(&format!("{R1}\n{R2}\n")).unwrap(), (Shape::Lines, ab.clone()));
-        assert_eq!(read(&format!("{R1}\r\n\r\n{R2}")).unwrap(), (Shape::Lines, ab.clone()));
-        let pretty = format!("{{\n \"eventTime\":\"2024-01-01T00:00:00Z\",\n\"eventID\":\"a\"}}\n{R2}");
+        assert_eq!(
+            read(&format!(r#"{{"Records":[{R1},{R2}]}}"#)).unwrap(),
+            (Shape::Document, ab.clone())
+        );
+        assert_eq!(
+            read(&format!("[{R1},{R2}]")).unwrap(),
+            (Shape::Document, ab.clone())
+        );
+        assert_eq!(
+            read(&format!("{R1}\n{R2}\n")).unwrap(),
+            (Shape::Lines, ab.clone())
+        );
+        assert_eq!(
+            read(&format!("{R1}\r\n\r\n{R2}")).unwrap(),
+            (Shape::Lines, ab.clone())
+        );
+        let pretty =
+            format!("{{\n \"eventTime\":\"2024-01-01T00:00:00Z\",\n\"eventID\":\"a\"}}\n{R2}");
         assert_eq!(read(&pretty).unwrap(), (Shape::Concatenated, ab.clone()));
-        assert_eq!(read(&format!("{R1}{R2}")).unwrap(), (Shape::Concatenated, ab.clone()));
+        assert_eq!(
+            read(&format!("{R1}{R2}")).unwrap(),
+            (Shape::Concatenated, ab.clone())
+        );
         let cw = format!("2024-01-01T00:00:00.000Z {R1}\n2024-01-01T00:00:01.000Z {R2}\n");
         assert_eq!(read(&cw).unwrap(), (Shape::Lines, ab.clone()));
-        let row = |r: &str| format!(r#"{{"EventId":"x","CloudTrailEvent":{}}}"#, serde_json::to_string(r).unwrap());
-        assert_eq!(read(&format!("{}\n{}", row(R1), row(R2))).unwrap(), (Shape::Lines, ab.clone()));
+        let row = |r: &str| {
+            format!(
+                r#"{{"EventId":"x","CloudTrailEvent":{}}}"#,
+                serde_json::to_string(r).unwrap()
+            )
+        };
+        assert_eq!(
+            read(&format!("{}\n{}", row(R1), row(R2))).unwrap(),
+            (Shape::Lines, ab.clone())
+        );
         let page = format!(r#"{{"Events":[{},{}],"NextToken":"t"}}"#, row(R1), row(R2));
         assert_eq!(read(&page).unwrap(), (Shape::Document, ab.clone()));
-        let eb = format!(r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","resources":["x"],"detail":{R1}}}"#);
+        let eb = format!(
+            r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","resources":["x"],"detail":{R1}}}"#
+        );
         assert_eq!(read(&eb).unwrap().1, vec!["a".to_string()]);
-        assert_eq!(read(&format!("\u{feff}{R1}")).unwrap().1, vec!["a".to_string()]);
+        assert_eq!(
+            read(&format!("\u{feff}{R1}")).unwrap().1,
+            vec!["a".to_string()]
+        );
         assert_eq!(read(r#"{"Records":[]}"#).unwrap().1, Vec::<String>::new());
     }
 
@@ -362,8 +436,16 @@ mod tests {
         assert!(read("").unwrap_err().contains("empty"));
         assert!(read(" \n ").unwrap_err().contains("empty"));
         assert!(read(r#"{"foo":1}"#).unwrap_err().contains("not CloudTrail"));
-        assert!(read("42").unwrap_err().contains("not CloudTrail"), "{}", read("42").unwrap_err());
-        assert!(read(r#"{"Records":[{"eventTime":"x","eventID":"a"},"#).unwrap_err().contains("EOF"));
+        assert!(
+            read("42").unwrap_err().contains("not CloudTrail"),
+            "{}",
+            read("42").unwrap_err()
+        );
+        assert!(
+            read(r#"{"Records":[{"eventTime":"x","eventID":"a"},"#)
+                .unwrap_err()
+                .contains("EOF")
+        );
         assert!(read(r#"{"Records":{}}"#).is_err());
         assert!(read(r#"{"Records":[[]]}"#).is_err());
         let e = read(&format!("{R1}\n{{\"eventTime\": 5}}\n")).unwrap_err();
@@ -372,7 +454,10 @@ mod tests {
         assert!(read(digest).unwrap_err().contains("digest"));
         let utf16: Vec<u8> = R1.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         let mut ids = Ids::default();
-        assert!(matches!(read_document(&utf16, &mut ids), Err(DocumentError::Utf16)));
+        assert!(matches!(
+            read_document(&utf16, &mut ids),
+            Err(DocumentError::Utf16)
+        ));
         let mut bad = R1.as_bytes().to_vec();
         bad[40] = 0xff;
         assert!(read_document(&bad, &mut ids).is_err());

@@ -129,12 +129,13 @@ impl Lake {
     /// finishes or rolls back whatever an interrupted run left in staging.
     pub fn open(root: &Path) -> Result<Lake, Error> {
         let internal = root.join(INTERNAL_DIR);
-        if !internal.exists() {
-            if let Ok(mut entries) = fs::read_dir(root) {
-                if entries.next().is_some() {
-                    return Err(Error::NotALake { path: root.to_path_buf() });
-                }
-            }
+        if !internal.exists()
+            && let Ok(mut entries) = fs::read_dir(root)
+            && entries.next().is_some()
+        {
+            return Err(Error::NotALake {
+                path: root.to_path_buf(),
+            });
         }
         for dir in [internal.join("staging"), internal.join("manifest")] {
             fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -149,17 +150,27 @@ impl Lake {
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked { path: root.to_path_buf() });
+                return Err(Error::Locked {
+                    path: root.to_path_buf(),
+                });
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
         let marker = internal.join("lake.json");
         if !marker.exists() {
-            let text = format!("{{\"format_version\":{FORMAT_VERSION},\"created_by\":\"crosstrail {}\"}}\n", env!("CARGO_PKG_VERSION"));
+            let text = format!(
+                "{{\"format_version\":{FORMAT_VERSION},\"created_by\":\"crosstrail {}\"}}\n",
+                env!("CARGO_PKG_VERSION")
+            );
             write_atomic(&marker, text.as_bytes())?;
         }
         let fingerprints = Arc::new(load_or_create_key(&internal)?);
-        let lake = Lake { root: root.to_path_buf(), internal, _lock: lock, fingerprints };
+        let lake = Lake {
+            root: root.to_path_buf(),
+            internal,
+            _lock: lock,
+            fingerprints,
+        };
         lake.recover()?;
         Ok(lake)
     }
@@ -184,16 +195,30 @@ impl Lake {
 
     /// Starts a transaction.
     pub fn begin(&self) -> Result<Txn, Error> {
-        let id = format!("{:x}-{}", now_ns() / 1_000_000, &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let id = format!(
+            "{:x}-{}",
+            now_ns() / 1_000_000,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let staging = self.staging_dir().join(&id);
         fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
         Ok(Txn { id, staging })
     }
 
     /// Commits a transaction: its files become visible and its objects enter the manifest.
-    pub fn commit(&self, txn: Txn, files: Vec<StagedFile>, objects: Vec<ObjectEntry>) -> Result<(), Error> {
+    pub fn commit(
+        &self,
+        txn: Txn,
+        files: Vec<StagedFile>,
+        objects: Vec<ObjectEntry>,
+    ) -> Result<(), Error> {
         let committed_at_ns = now_ns();
-        let record = CommitRecord { txn: txn.id.clone(), committed_at_ns, files, objects };
+        let record = CommitRecord {
+            txn: txn.id.clone(),
+            committed_at_ns,
+            files,
+            objects,
+        };
         let name = format!("{committed_at_ns:020}-{}.json", txn.id);
         let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&self.manifest_dir().join(name), &text)?;
@@ -238,8 +263,11 @@ impl Lake {
         let mut out = Vec::with_capacity(names.len());
         for path in names {
             let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let record: CommitRecord = serde_json::from_slice(&bytes)
-                .map_err(|source| Error::Manifest { path: path.clone(), source })?;
+            let record: CommitRecord =
+                serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
+                    path: path.clone(),
+                    source,
+                })?;
             out.push((path, record));
         }
         Ok(out)
@@ -279,7 +307,12 @@ impl Lake {
         }
         let mut objects: Vec<ObjectEntry> = merged.into_values().collect();
         objects.sort_by(|a, b| a.key.cmp(&b.key));
-        let record = CommitRecord { txn: "checkpoint".into(), committed_at_ns: last_ns, files: Vec::new(), objects };
+        let record = CommitRecord {
+            txn: "checkpoint".into(),
+            committed_at_ns: last_ns,
+            files: Vec::new(),
+            objects,
+        };
         let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
         // Sorts after every record it folds in, before any later commit (same ns + suffix).
         let name = format!("{last_ns:020}-~checkpoint.json");
@@ -305,7 +338,10 @@ impl Lake {
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 fn remove_dir_all(dir: &Path) -> Result<(), Error> {
@@ -317,7 +353,9 @@ fn remove_dir_all(dir: &Path) -> Result<(), Error> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 /// Writes a file so that readers see the old content or the new one, never a part.
@@ -329,7 +367,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
     ));
     let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     sync_dir(dir)
 }
@@ -353,7 +393,8 @@ fn load_or_create_key(internal: &Path) -> Result<Fingerprinter, Error> {
             .ok_or_else(|| Error::BadKey { path: path.clone() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+            getrandom::fill(&mut key)
+                .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
             write_atomic(&path, format!("{hex}\n").as_bytes())?;
             #[cfg(unix)]

@@ -106,7 +106,11 @@ pub fn parse_timestamp(s: &str) -> Option<Millis> {
         }
         let mut millis = 0u32;
         for i in 0..3 {
-            millis = millis * 10 + frac.get(i).filter(|_| i < n).map_or(0, |c| u32::from(c - b'0'));
+            millis = millis * 10
+                + frac
+                    .get(i)
+                    .filter(|_| i < n)
+                    .map_or(0, |c| u32::from(c - b'0'));
         }
         ms += i64::from(millis);
         rest = &frac[n..];
@@ -214,13 +218,13 @@ impl Fingerprinter {
             Value::String(s) => {
                 // Policy documents arrive as JSON inside a string (CreateRole,
                 // UpdateAssumeRolePolicy).
-                if s.trim_start().starts_with('{') && may_mention_external_id(s) {
-                    if let Ok(mut inner) = serde_json::from_str::<Value>(s) {
-                        if self.redact_value(&mut inner, false) {
-                            *s = inner.to_string();
-                            return true;
-                        }
-                    }
+                if s.trim_start().starts_with('{')
+                    && may_mention_external_id(s)
+                    && let Ok(mut inner) = serde_json::from_str::<Value>(s)
+                    && self.redact_value(&mut inner, false)
+                {
+                    *s = inner.to_string();
+                    return true;
                 }
                 false
             }
@@ -268,23 +272,57 @@ mod tests {
     #[test]
     fn timestamps() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_timestamp("2014-07-18T15:07:39Z"), Some(1_405_696_059_000));
-        assert_eq!(parse_timestamp("2014-07-18T15:07:39.5Z"), Some(1_405_696_059_500));
-        assert_eq!(parse_timestamp("2014-07-18T15:07:39.123456Z"), Some(1_405_696_059_123));
-        assert_eq!(parse_timestamp("2014-07-18T17:07:39+02:00"), Some(1_405_696_059_000));
-        assert_eq!(parse_timestamp("2022-02-08 09:23:37+11:00"), parse_timestamp("2022-02-07T22:23:37Z"));
+        assert_eq!(
+            parse_timestamp("2014-07-18T15:07:39Z"),
+            Some(1_405_696_059_000)
+        );
+        assert_eq!(
+            parse_timestamp("2014-07-18T15:07:39.5Z"),
+            Some(1_405_696_059_500)
+        );
+        assert_eq!(
+            parse_timestamp("2014-07-18T15:07:39.123456Z"),
+            Some(1_405_696_059_123)
+        );
+        assert_eq!(
+            parse_timestamp("2014-07-18T17:07:39+02:00"),
+            Some(1_405_696_059_000)
+        );
+        assert_eq!(
+            parse_timestamp("2022-02-08 09:23:37+11:00"),
+            parse_timestamp("2022-02-07T22:23:37Z")
+        );
         assert_eq!(parse_timestamp("20140718T150739Z"), Some(1_405_696_059_000));
-        for bad in ["", "x", "2014-13-01T00:00:00Z", "2014-07-18T15:07:39Q", "2014-07-18T25:00:00Z", "2014-07-18T15:07:39."] {
+        for bad in [
+            "",
+            "x",
+            "2014-13-01T00:00:00Z",
+            "2014-07-18T15:07:39Q",
+            "2014-07-18T25:00:00Z",
+            "2014-07-18T15:07:39.",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn expiration_forms() {
-        assert_eq!(parse_expiration("Jul 18, 2014, 4:07:39 PM"), parse_timestamp("2014-07-18T16:07:39Z"));
-        assert_eq!(parse_expiration("Jan 22, 2021 12:46:28 AM"), parse_timestamp("2021-01-22T00:46:28Z"));
-        assert_eq!(parse_expiration("Oct 27, 2022, 6:29:06 AM"), parse_timestamp("2022-10-27T06:29:06Z"));
-        assert_eq!(parse_expiration("2022-10-27T06:29:06Z"), parse_timestamp("2022-10-27T06:29:06Z"));
+        assert_eq!(
+            parse_expiration("Jul 18, 2014, 4:07:39 PM"),
+            parse_timestamp("2014-07-18T16:07:39Z")
+        );
+        assert_eq!(
+            parse_expiration("Jan 22, 2021 12:46:28 AM"),
+            parse_timestamp("2021-01-22T00:46:28Z")
+        );
+        assert_eq!(
+            parse_expiration("Oct 27, 2022, 6:29:06 AM"),
+            parse_timestamp("2022-10-27T06:29:06Z")
+        );
+        assert_eq!(
+            parse_expiration("2022-10-27T06:29:06Z"),
+            parse_timestamp("2022-10-27T06:29:06Z")
+        );
         assert_eq!(parse_expiration("soon"), None);
     }
 
@@ -300,7 +338,10 @@ mod tests {
 
     #[test]
     fn arns_and_uuids() {
-        assert_eq!(arn_account("arn:aws:iam::123456789012:role/a/b"), Some("123456789012"));
+        assert_eq!(
+            arn_account("arn:aws:iam::123456789012:role/a/b"),
+            Some("123456789012")
+        );
         assert_eq!(arn_account("arn:aws:s3:::bucket"), None);
         assert_eq!(arn_account("nope"), None);
         assert!(is_uuid_shaped("0f8fad5b-d9cb-469f-a165-70867728950e"));
@@ -323,9 +364,13 @@ mod tests {
         let policy = format!(
             r#"{{"Statement":[{{"Condition":{{"StringEquals":{{"sts:ExternalId":["{secret}","other"]}}}}}}]}}"#
         );
-        let req = serde_json::json!({"roleName": "x", "assumeRolePolicyDocument": policy}).to_string();
+        let req =
+            serde_json::json!({"roleName": "x", "assumeRolePolicyDocument": policy}).to_string();
         let out = fp.redact_json(&req);
-        assert!(!out.contains(secret) && !out.contains("other") && out.contains(&f), "{out}");
+        assert!(
+            !out.contains(secret) && !out.contains("other") && out.contains(&f),
+            "{out}"
+        );
 
         let plain = r#"{"bucketName":"b"}"#;
         assert!(matches!(fp.redact_json(plain), Cow::Borrowed(_)));

@@ -331,7 +331,9 @@ impl<'a> Record<'a> {
     /// True when the record carries the fields every CloudTrail record has.
     pub fn looks_like_cloudtrail(&self) -> bool {
         self.event_time.is_some()
-            && (self.event_id.is_some() || self.event_source.is_some() || self.event_version.is_some())
+            && (self.event_id.is_some()
+                || self.event_source.is_some()
+                || self.event_version.is_some())
     }
 
     /// True for AssumeRole, AssumeRoleWithSAML and AssumeRoleWithWebIdentity on STS.
@@ -367,7 +369,10 @@ mod tests {
                "sessionContext":{"attributes":{"mfaAuthenticated":"false","creationDate":"20131102T010628Z"}}},
             "readOnly":"true","addendum":{"reason":"DELIVERY_DELAY"},"requestParameters":null}"#;
         let r: Record = serde_json::from_str(json).unwrap();
-        assert!(matches!(r.event_id.as_ref().unwrap().0, Cow::Borrowed("e1")));
+        assert!(matches!(
+            r.event_id.as_ref().unwrap().0,
+            Cow::Borrowed("e1")
+        ));
         assert_eq!(r.read_only, Some(Flag(true)));
         assert!(r.request_parameters.is_none());
         assert_eq!(r.unknown.len(), 1);

@@ -115,7 +115,12 @@ impl ChunkWriter {
 
     /// Appends the rows of `table` for day `day` (days since 1970-01-01); returns the lake
     /// path of the file they went into.
-    pub fn write(&mut self, table: Table, day: i64, batch: &RecordBatch) -> Result<Option<String>, Error> {
+    pub fn write(
+        &mut self,
+        table: Table,
+        day: i64,
+        batch: &RecordBatch,
+    ) -> Result<Option<String>, Error> {
         if batch.num_rows() == 0 {
             return Ok(None);
         }
@@ -131,27 +136,37 @@ impl ChunkWriter {
         let Some(open) = self.open.get_mut(&(table, day)) else {
             unreachable!("inserted above")
         };
-        open.writer
-            .write(batch)
-            .map_err(|source| Error::Parquet { path: open.rel.clone(), source })?;
+        open.writer.write(batch).map_err(|source| Error::Parquet {
+            path: open.rel.clone(),
+            source,
+        })?;
         open.rows += batch.num_rows() as u64;
         open.last_used = tick;
         let rel = open.rel.clone();
         // Bound memory: row groups in progress are held in memory until flushed.
-        let buffered: usize = self.open.values().map(|o| o.writer.in_progress_size()).sum();
-        if buffered > self.max_buffered_bytes {
-            if let Some(o) = self.open.values_mut().max_by_key(|o| o.writer.in_progress_size()) {
-                o.writer
-                    .flush()
-                    .map_err(|source| Error::Parquet { path: o.rel.clone(), source })?;
-            }
+        let buffered: usize = self
+            .open
+            .values()
+            .map(|o| o.writer.in_progress_size())
+            .sum();
+        if buffered > self.max_buffered_bytes
+            && let Some(o) = self
+                .open
+                .values_mut()
+                .max_by_key(|o| o.writer.in_progress_size())
+        {
+            o.writer.flush().map_err(|source| Error::Parquet {
+                path: o.rel.clone(),
+                source,
+            })?;
         }
         Ok(Some(rel))
     }
 
     /// Rows written so far.
     pub fn rows(&self) -> u64 {
-        self.done.iter().map(|f| f.rows).sum::<u64>() + self.open.values().map(|o| o.rows).sum::<u64>()
+        self.done.iter().map(|f| f.rows).sum::<u64>()
+            + self.open.values().map(|o| o.rows).sum::<u64>()
     }
 
     fn create(&mut self, table: Table, day: i64) -> Result<Open, Error> {
@@ -173,12 +188,25 @@ impl ChunkWriter {
             table.file_schema(),
             Some(self.props.clone()),
         )
-        .map_err(|source| Error::Parquet { path: rel.clone(), source })?;
-        Ok(Open { writer, rel, rows: 0, last_used: self.tick })
+        .map_err(|source| Error::Parquet {
+            path: rel.clone(),
+            source,
+        })?;
+        Ok(Open {
+            writer,
+            rel,
+            rows: 0,
+            last_used: self.tick,
+        })
     }
 
     fn close_least_recent(&mut self) -> Result<(), Error> {
-        let Some(key) = self.open.iter().min_by_key(|(_, o)| o.last_used).map(|(k, _)| *k) else {
+        let Some(key) = self
+            .open
+            .iter()
+            .min_by_key(|(_, o)| o.last_used)
+            .map(|(k, _)| *k)
+        else {
             return Ok(());
         };
         if let Some(open) = self.open.remove(&key) {
@@ -202,15 +230,19 @@ impl ChunkWriter {
 
 fn close(staging: &Path, open: Open) -> Result<StagedFile, Error> {
     let rel = open.rel;
-    let buf = open
-        .writer
-        .into_inner()
-        .map_err(|source| Error::Parquet { path: rel.clone(), source })?;
+    let buf = open.writer.into_inner().map_err(|source| Error::Parquet {
+        path: rel.clone(),
+        source,
+    })?;
     let path = staging.join(&rel);
     let file = buf
         .into_inner()
         .map_err(|e| Error::io(&path, e.into_error()))?;
     file.sync_all().map_err(|e| Error::io(&path, e))?;
     let bytes = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-    Ok(StagedFile { path: rel, rows: open.rows, bytes })
+    Ok(StagedFile {
+        path: rel,
+        rows: open.rows,
+        bytes,
+    })
 }

@@ -1,0 +1,116 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Third-party access analytics for AWS CloudTrail: ingest logs into a Parquet lake, then ask
+/// what vendors did in your accounts with SQL.
+#[derive(Debug, Parser)]
+#[command(
+    name = "crosstrail",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest CloudTrail logs into a Parquet lake (incremental: only new or changed objects).
+    #[command(after_long_help = INGEST_AFTER)]
+    Ingest(IngestArgs),
+    /// Run SQL over a lake (read-only unless --allow-writes).
+    #[command(after_long_help = SQL_AFTER)]
+    Sql(SqlArgs),
+    /// Generate a realistic sample trail, ingest it and show third-party sessions (no AWS account needed).
+    Demo(DemoArgs),
+}
+
+const INGEST_AFTER: &str = "\
+Inputs: folders are walked recursively. Objects are recognised by content, not by name: gzip or
+plain; CloudTrail's {\"Records\":[...]} files, JSON arrays of records, one record per line
+(CloudTrail Lake, EventBridge, CloudWatch Logs exports), concatenated records, and
+`aws cloudtrail lookup-events` output. CloudTrail-Digest/ and CloudTrail-Insight/ objects and
+hidden files are skipped and counted.
+
+Exit status:
+  0  every object landed (or was already in the lake)
+  1  the run could not start or the lake could not be written
+  2  some objects failed; each is named on stderr and in the manifest, every other object landed,
+     and the failed ones are retried on the next run";
+
+const SQL_AFTER: &str = "\
+Tables: events, sessions (each CloudTrail eventID once), events_all and sessions_all (every
+delivered copy), session_actions (each session's actions through its temporary key) and
+own_accounts.
+
+Examples:
+  crosstrail sql --lake ./lake \"SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC\"
+  crosstrail sql --lake ./lake -f investigation.sql --format csv > out.csv
+  echo \"SHOW TABLES\" | crosstrail sql --lake ./lake";
+
+/// `crosstrail ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files and folders to ingest.
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// The lake directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+    /// Worker threads for decompression, parsing and Parquet encoding [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Largest size an object may inflate to, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_object_mib: u64,
+    /// Largest single record, in MiB (CloudTrail's own records stay under 0.25).
+    #[arg(long, value_name = "MIB", default_value_t = 4)]
+    pub max_record_mib: u64,
+    /// No progress bar, no summary, no per-object errors on stderr (the exit status still tells).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `crosstrail sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The lake directory.
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+    /// The query; read from --file or standard input when absent.
+    #[arg(value_name = "QUERY", conflicts_with = "file")]
+    pub query: Option<String>,
+    /// Read the SQL from a file (statements separated by `;`).
+    #[arg(long, short, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
+    /// Allow statements that create or write (CREATE, INSERT, COPY, SET …).
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Your own AWS account ids (comma-separated), for the own_accounts table [default: the accounts whose trails are in the lake].
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub own_accounts: Option<Vec<String>>,
+}
+
+/// `crosstrail demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to put the sample logs and lake [default: <temp dir>/crosstrail-demo].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Seed of the generator (same seed, same logs).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output format of the overview.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
+}

@@ -1,0 +1,126 @@
+//! `crosstrail demo`: a generated trail, ingested and summarised.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use crosstrail_ingest::{IngestOptions, LocalSource, Source};
+use crosstrail_query::{LakeOptions, LakeSession, OutputFormat, write_dataframe};
+use crosstrail_synth::Spec;
+
+use crate::args::DemoArgs;
+use crate::ingest::{IngestConfig, run_config};
+
+const OVERVIEW: &str = include_str!("../../../queries/demo/overview.sql");
+const MARKER: &str = ".crosstrail-demo";
+
+pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let format: OutputFormat = a
+        .format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("crosstrail-demo"));
+    prepare(&dir)?;
+    let logs = dir.join("logs");
+    let lake = dir.join("lake");
+    let spec = Spec {
+        seed: a.seed,
+        ..Spec::demo()
+    };
+    eprintln!(
+        "crosstrail demo: generating a sample trail (seed {}) in {}",
+        a.seed,
+        logs.display()
+    );
+    let truth =
+        crosstrail_synth::generate(&spec, &logs).context("cannot generate the sample trail")?;
+
+    // The generator also writes IAM snapshots and its ground truth beside the trail.
+    let source: Arc<dyn Source> = Arc::new(LocalSource::new(&logs.join("AWSLogs"), None)?);
+    let config = IngestConfig {
+        lake: lake.clone(),
+        sources: vec![source],
+        options: IngestOptions::default(),
+        quiet: false,
+    };
+    let summary = run_config(&config)?;
+    anyhow::ensure!(
+        summary.objects_failed == 0,
+        "the sample trail did not ingest cleanly"
+    );
+
+    let own: Vec<String> = truth.own_accounts.iter().map(|a| a.id.clone()).collect();
+    let own_list = own.join(",");
+    crate::sql::runtime()?.block_on(async {
+        let session = LakeSession::open(
+            &lake,
+            LakeOptions {
+                own_accounts: Some(own),
+                allow_writes: false,
+            },
+        )
+        .await?;
+        let (ids, names): (Vec<String>, Vec<String>) = truth
+            .vendors
+            .iter()
+            .flat_map(|v| v.accounts.iter().map(move |a| (a.clone(), v.name.clone())))
+            .unzip();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("account_id", DataType::Utf8, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let vendors = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(StringArray::from(names)),
+            ],
+        )?;
+        session.context().register_batch("vendors", vendors)?;
+        eprintln!("\nThird-party sessions in the sample (own accounts: {own_list}):");
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        write_dataframe(format, session.sql(OVERVIEW).await?, &mut out).await?;
+        out.flush()?;
+        anyhow::Ok(())
+    })?;
+    let lake = lake.display();
+    eprintln!(
+        "\nExplore further:\n\
+         \x20 crosstrail sql --lake {lake} \"SHOW TABLES\"\n\
+         \x20 crosstrail sql --lake {lake} --own-accounts {own_list} \\\n\
+         \x20     \"SELECT role_arn, caller_account_id, count(*) FROM sessions WHERE caller_account_id NOT IN (SELECT account_id FROM own_accounts) GROUP BY 1, 2\"\n\
+         \x20 crosstrail sql --lake {lake} \"SELECT session_start, role_arn, event_time, event_source, event_name, error_code FROM session_actions ORDER BY event_time DESC LIMIT 20\"\n\
+         \x20 crosstrail sql --lake {lake} --format csv \"SELECT * FROM events WHERE error_code IS NOT NULL\" > errors.csv"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes `dir` empty, refusing to delete a directory the demo did not create.
+fn prepare(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let ours = dir.join(MARKER).exists();
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        anyhow::ensure!(
+            ours || empty,
+            "{} exists and was not made by crosstrail demo; choose another --dir",
+            dir.display()
+        );
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(
+        dir.join(MARKER),
+        b"made by crosstrail demo; deleted by the next demo run\n",
+    )
+    .with_context(|| format!("cannot write in {}", dir.display()))?;
+    Ok(())
+}

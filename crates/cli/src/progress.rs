@@ -1,0 +1,124 @@
+//! Progress and summaries on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crosstrail_ingest::{Observer, Summary};
+use crosstrail_lake::Table;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Shows a progress bar on a terminal and names failed objects as they happen.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress { bar, quiet }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn planned(&self, objects: u64, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(bytes);
+            bar.set_message(format!("{objects} objects"));
+        }
+    }
+
+    fn object_done(&self, object: &str, bytes: u64, _records: u64, error: Option<&str>) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+        if let (Some(reason), false) = (error, self.quiet) {
+            let line = format!("error: {object}: {reason}");
+            match &self.bar {
+                Some(bar) => bar.println(line),
+                None => {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            }
+        }
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The run summary, for people.
+pub fn summary_text(s: &Summary, lake: &str) -> String {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    let skipped: u64 = s.objects_skipped.values().sum();
+    let skipped_detail = if skipped == 0 {
+        String::new()
+    } else {
+        let parts: Vec<String> = s
+            .objects_skipped
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        format!(" ({})", parts.join(", "))
+    };
+    let rows = |t: Table| thousands(s.rows.get(&t).copied().unwrap_or(0));
+    let mut out = format!(
+        "crosstrail: {lake}: {} new records from {} objects in {:.1} s\n\
+         \x20 objects  {} listed = {} ingested + {} unchanged + {} skipped{} + {} failed\n\
+         \x20 records  {} read = {} written to events ({} AssumeRole* rows in sessions)\n\
+         \x20 input    {} stored, {} inflated; {:.1} MB/s inflated, {} records/s\n",
+        thousands(s.records),
+        thousands(s.objects_ingested),
+        secs,
+        thousands(s.objects_listed),
+        thousands(s.objects_ingested),
+        thousands(s.objects_unchanged),
+        thousands(skipped),
+        skipped_detail,
+        thousands(s.objects_failed),
+        thousands(s.records),
+        rows(Table::Events),
+        rows(Table::Sessions),
+        mb(s.bytes_read),
+        mb(s.bytes_inflated),
+        s.bytes_inflated as f64 / 1e6 / secs,
+        thousands((s.records as f64 / secs) as u64),
+    );
+    if s.objects_failed > 0 {
+        out.push_str(&format!(
+            "  failed   {} objects (named above, recorded in the manifest, retried on the next run)\n",
+            thousands(s.objects_failed)
+        ));
+    }
+    out
+}

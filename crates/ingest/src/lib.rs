@@ -1,0 +1,27 @@
+//! Where CloudTrail bytes come from and how they flow into the lake: sources (local folders;
+//! S3 implements the same [`Source`] trait), CloudTrail's key layout, the one decompression
+//! function, and the tokio (I/O) -> worker pool (CPU) pipeline with back-pressure.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use crosstrail_ingest::{IngestOptions, LocalSource, Silent, Source, ingest};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let lake = crosstrail_lake::Lake::open("./lake".as_ref())?;
+//! let source: Arc<dyn Source> = Arc::new(LocalSource::new("./AWSLogs".as_ref(), Some(lake.root()))?);
+//! let summary = ingest(&lake, &[source], &IngestOptions::default(), &Silent)?;
+//! eprintln!("{} records from {} objects", summary.records, summary.objects_ingested);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod decode;
+pub mod layout;
+pub mod pipeline;
+pub mod source;
+
+pub use layout::ObjectKind;
+pub use pipeline::{
+    Failure, IngestError, IngestOptions, Observer, Silent, Summary, error_chain, ingest,
+};
+pub use source::{LocalSource, ObjectMeta, Source, SourceError};

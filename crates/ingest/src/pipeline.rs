@@ -1,0 +1,441 @@
+//! The ingest pipeline: list -> fetch (tokio, bounded by bytes in flight) -> decode, parse and
+//! build Arrow batches (worker pool) -> staged Parquet -> commit.
+//!
+//! Each worker owns a transaction: the objects it processes land together when the
+//! transaction's inflated input reaches [`IngestOptions::chunk_bytes`] or the run ends. An
+//! object is atomic: either all its records land in one transaction, or it is recorded as
+//! failed (and retried next run) with nothing written.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crosstrail_lake::{BatchBuilder, Lake, ObjectEntry, ObjectStatus, RecordLimits, Table, Txn};
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::decode::{self, Limits};
+use crate::layout::ObjectKind;
+use crate::source::{ObjectMeta, Source, SourceError};
+
+/// How an ingest runs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Worker threads for decompression, parsing and encoding.
+    pub threads: usize,
+    /// Fetches in flight at once.
+    pub fetch_concurrency: usize,
+    /// Stored bytes fetched but not yet processed, at most (back-pressure on the fetcher).
+    pub max_bytes_in_flight: u64,
+    /// Inflated input bytes after which a worker commits its transaction.
+    pub chunk_bytes: u64,
+    /// Limits on one object's decompression.
+    pub decode: Limits,
+    /// Limits on one record.
+    pub records: RecordLimits,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        IngestOptions {
+            threads,
+            fetch_concurrency: 4 * threads,
+            max_bytes_in_flight: 64 << 20,
+            chunk_bytes: 512 << 20,
+            decode: Limits::default(),
+            records: RecordLimits::default(),
+        }
+    }
+}
+
+/// One object that could not be ingested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The object (path or URL).
+    pub object: String,
+    /// Why, with its causes.
+    pub reason: String,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Objects the sources listed.
+    pub objects_listed: u64,
+    /// Objects already in the lake at the same version.
+    pub objects_unchanged: u64,
+    /// Objects not parsed, by reason (`digest`, `insight`, `hidden`).
+    pub objects_skipped: BTreeMap<&'static str, u64>,
+    /// Objects whose records landed in this run.
+    pub objects_ingested: u64,
+    /// Objects that failed (see `failures`).
+    pub objects_failed: u64,
+    /// The failures, in the order they happened.
+    pub failures: Vec<Failure>,
+    /// Stored bytes of the objects processed.
+    pub bytes_read: u64,
+    /// The same after decompression.
+    pub bytes_inflated: u64,
+    /// Records read from the objects that landed.
+    pub records: u64,
+    /// Rows written per table.
+    pub rows: BTreeMap<Table, u64>,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Receives progress while a run goes on (called from worker threads).
+pub trait Observer: Send + Sync {
+    /// The work is known: objects to process and their stored bytes.
+    fn planned(&self, _objects: u64, _bytes: u64) {}
+    /// One object is done; `error` is set when it failed.
+    fn object_done(&self, _object: &str, _bytes: u64, _records: u64, _error: Option<&str>) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Silent;
+impl Observer for Silent {}
+
+/// A run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Listing a source failed before any work.
+    #[error("listing {source_name}")]
+    List {
+        /// The source.
+        source_name: String,
+        /// The cause.
+        #[source]
+        source: SourceError,
+    },
+    /// Writing to the lake failed; committed transactions stay, the rest rolls back next run.
+    #[error("writing to the lake")]
+    Lake(#[source] crosstrail_lake::Error),
+    /// The async runtime could not start.
+    #[error("starting the I/O runtime")]
+    Runtime(#[source] std::io::Error),
+    /// A worker thread panicked (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+struct Fetched {
+    meta: ObjectMeta,
+    result: Result<Bytes, SourceError>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Ingests every new or changed object of `sources` into `lake`.
+pub fn ingest(
+    lake: &Lake,
+    sources: &[Arc<dyn Source>],
+    options: &IngestOptions,
+    observer: &dyn Observer,
+) -> Result<Summary, IngestError> {
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(IngestError::Runtime)?;
+    let mut summary = Summary::default();
+
+    // List everything first: a source that cannot be listed is an error before any work.
+    let listings = runtime.block_on(futures::future::join_all(sources.iter().map(|s| s.list())));
+    let manifest = lake.manifest().map_err(IngestError::Lake)?;
+    let mut seen = HashSet::new();
+    let mut work: Vec<(usize, ObjectMeta)> = Vec::new();
+    for (i, listing) in listings.into_iter().enumerate() {
+        let objects = listing.map_err(|source| IngestError::List {
+            source_name: sources[i].describe(),
+            source,
+        })?;
+        for meta in objects {
+            if !seen.insert(meta.key.clone()) {
+                continue; // named twice on the command line
+            }
+            summary.objects_listed += 1;
+            if meta.kind != ObjectKind::Log {
+                *summary.objects_skipped.entry(meta.kind.name()).or_default() += 1;
+            } else if manifest.is_done(&meta.key, &meta.version) {
+                summary.objects_unchanged += 1;
+            } else {
+                work.push((i, meta));
+            }
+        }
+    }
+    // Day by day, so that each day's files are written together.
+    work.sort_by(|a, b| {
+        (a.1.date.unwrap_or((9999, 0, 0)), &a.1.key)
+            .cmp(&(b.1.date.unwrap_or((9999, 0, 0)), &b.1.key))
+    });
+    observer.planned(work.len() as u64, work.iter().map(|w| w.1.size).sum());
+
+    let threads = options.threads.max(1);
+    let (tx, rx) = mpsc::channel::<Fetched>(threads * 2);
+    let rx = Mutex::new(rx);
+    let abort = AtomicBool::new(false);
+    let results: Vec<Result<Summary, IngestError>> = std::thread::scope(|scope| {
+        let fetcher =
+            scope.spawn(|| runtime.block_on(fetch_all(sources, work, tx, options, &abort)));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("crosstrail-worker-{i}"))
+            .build();
+        let results = match pool {
+            Ok(pool) => {
+                let slots: Vec<Mutex<Option<Result<Summary, IngestError>>>> =
+                    (0..threads).map(|_| Mutex::new(None)).collect();
+                pool.scope(|s| {
+                    for slot in &slots {
+                        let (rx, abort) = (&rx, &abort);
+                        s.spawn(move |_| {
+                            let r = worker(lake, rx, options, observer, abort);
+                            if r.is_err() {
+                                abort.store(true, Ordering::SeqCst);
+                            }
+                            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                        });
+                    }
+                });
+                slots
+                    .into_iter()
+                    .map(|s| {
+                        s.into_inner()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .unwrap_or_else(|| {
+                                Err(IngestError::Internal("a worker did not finish".into()))
+                            })
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                abort.store(true, Ordering::SeqCst);
+                vec![Err(IngestError::Internal(format!(
+                    "cannot start worker threads: {e}"
+                )))]
+            }
+        };
+        // Let a stopped fetcher finish: close the channel by dropping the receiver's items.
+        abort.store(true, Ordering::SeqCst);
+        rx.lock().unwrap_or_else(|p| p.into_inner()).close();
+        if fetcher.join().is_err() {
+            return vec![Err(IngestError::Internal(
+                "the fetch thread panicked".into(),
+            ))];
+        }
+        results
+    });
+    for r in results {
+        let part = r?;
+        summary.objects_ingested += part.objects_ingested;
+        summary.objects_failed += part.objects_failed;
+        summary.failures.extend(part.failures);
+        summary.bytes_read += part.bytes_read;
+        summary.bytes_inflated += part.bytes_inflated;
+        summary.records += part.records;
+        summary.commits += part.commits;
+        for (t, n) in part.rows {
+            *summary.rows.entry(t).or_default() += n;
+        }
+    }
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+async fn fetch_all(
+    sources: &[Arc<dyn Source>],
+    work: Vec<(usize, ObjectMeta)>,
+    tx: mpsc::Sender<Fetched>,
+    options: &IngestOptions,
+    abort: &AtomicBool,
+) {
+    const UNIT: u64 = 1024;
+    let total = u32::try_from(options.max_bytes_in_flight.div_ceil(UNIT))
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let budget = Arc::new(Semaphore::new(total as usize));
+    let fetches = futures::stream::iter(work)
+        .take_while(|_| std::future::ready(!abort.load(Ordering::SeqCst)))
+        .map(|(source, meta)| {
+            let budget = budget.clone();
+            async move {
+                let units = u32::try_from(meta.size.div_ceil(UNIT))
+                    .unwrap_or(u32::MAX)
+                    .clamp(1, total);
+                let permit = budget
+                    .acquire_many_owned(units)
+                    .await
+                    .unwrap_or_else(|_| unreachable!("the budget semaphore is never closed"));
+                let result = sources[source].fetch(&meta).await;
+                Fetched {
+                    meta,
+                    result,
+                    _permit: permit,
+                }
+            }
+        })
+        .buffer_unordered(options.fetch_concurrency.max(1));
+    futures::pin_mut!(fetches);
+    while let Some(fetched) = fetches.next().await {
+        if tx.send(fetched).await.is_err() {
+            break; // workers stopped
+        }
+    }
+}
+
+/// The open transaction of one worker.
+struct Chunk {
+    txn: Txn,
+    writer: crosstrail_lake::write::ChunkWriter,
+    entries: Vec<ObjectEntry>,
+    inflated: u64,
+}
+
+fn display(key: &str) -> &str {
+    key.strip_prefix("file://").unwrap_or(key)
+}
+
+fn worker(
+    lake: &Lake,
+    rx: &Mutex<mpsc::Receiver<Fetched>>,
+    options: &IngestOptions,
+    observer: &dyn Observer,
+    abort: &AtomicBool,
+) -> Result<Summary, IngestError> {
+    let mut summary = Summary::default();
+    let mut builder = BatchBuilder::new(lake.fingerprints(), options.records);
+    let mut chunk: Option<Chunk> = None;
+    loop {
+        if abort.load(Ordering::SeqCst) {
+            break;
+        }
+        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
+        let Some(fetched) = next else { break };
+        let current = match &mut chunk {
+            Some(c) => c,
+            None => {
+                let txn = lake.begin().map_err(IngestError::Lake)?;
+                let writer = txn.writer();
+                chunk.insert(Chunk {
+                    txn,
+                    writer,
+                    entries: Vec::new(),
+                    inflated: 0,
+                })
+            }
+        };
+        let meta = &fetched.meta;
+        let name = display(&meta.key);
+        let outcome = match &fetched.result {
+            Ok(bytes) => process(bytes, name, &mut builder, options),
+            Err(e) => Err(error_chain(e)),
+        };
+        summary.bytes_read += meta.size;
+        let mut entry = ObjectEntry {
+            key: meta.key.clone(),
+            version: meta.version.clone(),
+            size: meta.size,
+            status: ObjectStatus::Ingested,
+            records: 0,
+            files: Vec::new(),
+            error: None,
+        };
+        match outcome {
+            Ok((batches, inflated)) => {
+                let mut files = BTreeSet::new();
+                for table in Table::ALL {
+                    for (day, batch) in batches.table(table) {
+                        let written = current
+                            .writer
+                            .write(table, *day, batch)
+                            .map_err(IngestError::Lake)?;
+                        files.extend(written);
+                        *summary.rows.entry(table).or_default() += batch.num_rows() as u64;
+                    }
+                }
+                entry.records = batches.records;
+                entry.files = files.into_iter().collect();
+                current.inflated += inflated;
+                summary.bytes_inflated += inflated;
+                summary.records += batches.records;
+                summary.objects_ingested += 1;
+                observer.object_done(name, meta.size, batches.records, None);
+            }
+            Err(reason) => {
+                entry.status = ObjectStatus::Failed;
+                entry.error = Some(reason.clone());
+                summary.objects_failed += 1;
+                observer.object_done(name, meta.size, 0, Some(&reason));
+                summary.failures.push(Failure {
+                    object: name.to_string(),
+                    reason,
+                });
+            }
+        }
+        current.entries.push(entry);
+        drop(fetched);
+        if current.inflated >= options.chunk_bytes
+            && let Some(done) = chunk.take()
+        {
+            commit(lake, done)?;
+            summary.commits += 1;
+        }
+    }
+    if let Some(done) = chunk.take() {
+        // Even when another worker failed, what this one finished is whole: commit it.
+        commit(lake, done)?;
+        summary.commits += 1;
+    }
+    Ok(summary)
+}
+
+fn commit(lake: &Lake, chunk: Chunk) -> Result<(), IngestError> {
+    let files = chunk.writer.finish().map_err(IngestError::Lake)?;
+    lake.commit(chunk.txn, files, chunk.entries)
+        .map_err(IngestError::Lake)
+}
+
+/// Decodes and parses one object; returns its batches and inflated size, or why it failed.
+fn process(
+    bytes: &[u8],
+    name: &str,
+    builder: &mut BatchBuilder,
+    options: &IngestOptions,
+) -> Result<(crosstrail_lake::ObjectBatches, u64), String> {
+    if bytes.is_empty() {
+        return Err("empty object (0 bytes)".to_string());
+    }
+    let decoded = decode::decode(bytes, &options.decode).map_err(|e| error_chain(&e))?;
+    let inflated = decoded.bytes.len() as u64;
+    builder.start_object(name);
+    let read = crosstrail_lake::read_document(&decoded.bytes, builder);
+    if let Err(e) = read {
+        builder.start_object(""); // drop partial rows
+        return Err(error_chain(&e));
+    }
+    let batches = builder
+        .finish()
+        .map_err(|e| format!("internal error: {e}"))?;
+    Ok((batches, inflated))
+}
+
+/// `message: cause: cause`, the way people read errors.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

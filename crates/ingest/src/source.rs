@@ -1,0 +1,151 @@
+//! Where objects come from. A [`Source`] lists objects and fetches their bytes; local folders
+//! implement it here, S3 elsewhere. Fetching is async so that a network source can keep many
+//! requests in flight; CPU work happens on the worker pool, never in a fetch.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+use crate::layout::{self, ObjectKind};
+
+/// One object a source can fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Stable identity across runs: `file:///abs/path` or `s3://bucket/key`.
+    pub key: String,
+    /// Version of the content (size + mtime, or ETag): a new version is ingested again.
+    pub version: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// What the path says it is.
+    pub kind: ObjectKind,
+    /// Delivery day from the key layout, when laid out as CloudTrail delivers.
+    pub date: Option<(u32, u32, u32)>,
+}
+
+/// A source failed to list or fetch.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading a local file or directory failed.
+    #[error("{}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Walking a directory failed.
+    #[error("listing {}", path.display())]
+    Walk {
+        /// The root being walked.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: walkdir::Error,
+    },
+    /// Another source's error, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A place objects are read from.
+pub trait Source: Send + Sync {
+    /// Human-readable description (a path, an `s3://` URL).
+    fn describe(&self) -> String;
+    /// Every object under the source, in any order.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ObjectMeta>, SourceError>>;
+    /// The bytes of one object, as stored.
+    fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>>;
+}
+
+/// Files and folders on local disk (folders walked recursively, links followed).
+#[derive(Debug, Clone)]
+pub struct LocalSource {
+    root: PathBuf,
+    exclude: Option<PathBuf>,
+}
+
+impl LocalSource {
+    /// A source for `path` (a file or a folder). Paths under `exclude` (the lake itself, when
+    /// it lives inside the folder) are never listed.
+    pub fn new(path: &Path, exclude: Option<&Path>) -> Result<Self, SourceError> {
+        let root = path.canonicalize().map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let exclude = exclude.and_then(|p| p.canonicalize().ok());
+        Ok(LocalSource { root, exclude })
+    }
+
+    fn list_sync(&self) -> Result<Vec<ObjectMeta>, SourceError> {
+        let mut out = Vec::new();
+        let walker = walkdir::WalkDir::new(&self.root)
+            .follow_links(true)
+            .sort_by_file_name();
+        let mut it = walker.into_iter();
+        while let Some(entry) = it.next() {
+            let entry = entry.map_err(|source| SourceError::Walk {
+                path: self.root.clone(),
+                source,
+            })?;
+            if entry.file_type().is_dir() {
+                let skip = self.exclude.as_deref() == Some(entry.path())
+                    || entry.file_name() == crosstrail_lake::INTERNAL_DIR;
+                if skip {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let path = entry.path();
+            let meta = entry.metadata().map_err(|source| SourceError::Walk {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let text = path.to_string_lossy();
+            out.push(ObjectMeta {
+                key: format!("file://{text}"),
+                version: format!("{}-{mtime}", meta.len()),
+                size: meta.len(),
+                kind: layout::classify(&text),
+                date: layout::parse_key(&text).date,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Source for LocalSource {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ObjectMeta>, SourceError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.list_sync())
+                .await
+                .map_err(|e| SourceError::Other(format!("listing task failed: {e}")))?
+        })
+    }
+
+    fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>> {
+        Box::pin(async move {
+            let path = PathBuf::from(object.key.strip_prefix("file://").unwrap_or(&object.key));
+            tokio::fs::read(&path)
+                .await
+                .map(Bytes::from)
+                .map_err(|source| SourceError::Io { path, source })
+        })
+    }
+}

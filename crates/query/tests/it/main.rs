@@ -1,0 +1,5 @@
+//! Integration tests of crosstrail-query against small lakes written in temp directories.
+
+mod fixtures;
+mod readonly;
+mod session;
