@@ -73,6 +73,9 @@ pub struct IngestArgs {
     /// Largest single record, in MiB (CloudTrail's own records stay under 0.25).
     #[arg(long, value_name = "MIB", default_value_t = 4)]
     pub max_record_mib: u64,
+    /// Inflated input per transaction and worker, in MiB (tests use small values to commit often).
+    #[arg(long, value_name = "MIB", default_value_t = 512, hide = true)]
+    pub chunk_mib: u64,
     /// No progress bar, no summary, no per-object errors on stderr (the exit status still tells).
     #[arg(long, short)]
     pub quiet: bool,

@@ -28,6 +28,8 @@ impl IngestConfig {
         }
         anyhow::ensure!(a.max_object_mib > 0, "--max-object-mib must be at least 1");
         anyhow::ensure!(a.max_record_mib > 0, "--max-record-mib must be at least 1");
+        anyhow::ensure!(a.chunk_mib > 0, "--chunk-mib must be at least 1");
+        options.chunk_bytes = a.chunk_mib << 20;
         options.decode.max_inflated_bytes = a.max_object_mib << 20;
         options.records = RecordLimits {
             max_record_bytes: (a.max_record_mib << 20) as usize,

@@ -40,6 +40,11 @@ pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
         let mut statements = session.statements(&sql)?;
         let mut out = BufWriter::new(std::io::stdout().lock());
         while let Some(result) = statements.next().await? {
+            if result.schema().fields().is_empty() {
+                // DDL and SET return nothing to show; run them all the same.
+                result.collect().await?;
+                continue;
+            }
             write_dataframe(format, result, &mut out).await?;
         }
         out.flush()?;

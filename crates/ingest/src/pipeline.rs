@@ -6,12 +6,13 @@
 //! object is atomic: either all its records land in one transaction, or it is recorded as
 //! failed (and retried next run) with nothing written.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use crosstrail_lake::batch::ObjectRows;
 use crosstrail_lake::{BatchBuilder, Lake, ObjectEntry, ObjectStatus, RecordLimits, Table, Txn};
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -289,11 +290,17 @@ async fn fetch_all(
     }
 }
 
+/// Rows a worker gathers (across objects) before handing them to the Parquet writers.
+const FLUSH_ROWS: usize = 16 * 1024;
+
 /// The open transaction of one worker.
 struct Chunk {
     txn: Txn,
     writer: crosstrail_lake::write::ChunkWriter,
+    /// Objects whose rows were written, and failed objects.
     entries: Vec<ObjectEntry>,
+    /// Objects whose rows are still in the batch builder.
+    pending: Vec<(ObjectEntry, ObjectRows)>,
     inflated: u64,
 }
 
@@ -326,14 +333,16 @@ fn worker(
                     txn,
                     writer,
                     entries: Vec::new(),
+                    pending: Vec::new(),
                     inflated: 0,
                 })
             }
         };
         let meta = &fetched.meta;
         let name = display(&meta.key);
+        builder.start_object(name);
         let outcome = match &fetched.result {
-            Ok(bytes) => process(bytes, name, &mut builder, options),
+            Ok(bytes) => process(bytes, &mut builder, options),
             Err(e) => Err(error_chain(e)),
         };
         summary.bytes_read += meta.size;
@@ -347,27 +356,19 @@ fn worker(
             error: None,
         };
         match outcome {
-            Ok((batches, inflated)) => {
-                let mut files = BTreeSet::new();
-                for table in Table::ALL {
-                    for (day, batch) in batches.table(table) {
-                        let written = current
-                            .writer
-                            .write(table, *day, batch)
-                            .map_err(IngestError::Lake)?;
-                        files.extend(written);
-                        *summary.rows.entry(table).or_default() += batch.num_rows() as u64;
-                    }
-                }
-                entry.records = batches.records;
-                entry.files = files.into_iter().collect();
+            Ok(inflated) => {
+                let rows = builder.end_object();
                 current.inflated += inflated;
                 summary.bytes_inflated += inflated;
-                summary.records += batches.records;
+                summary.records += rows.records;
                 summary.objects_ingested += 1;
-                observer.object_done(name, meta.size, batches.records, None);
+                observer.object_done(name, meta.size, rows.records, None);
+                current.pending.push((entry, rows));
             }
             Err(reason) => {
+                builder
+                    .abort_object()
+                    .map_err(|e| IngestError::Internal(format!("rolling back {name}: {e}")))?;
                 entry.status = ObjectStatus::Failed;
                 entry.error = Some(reason.clone());
                 summary.objects_failed += 1;
@@ -376,53 +377,87 @@ fn worker(
                     object: name.to_string(),
                     reason,
                 });
+                current.entries.push(entry);
             }
         }
-        current.entries.push(entry);
         drop(fetched);
-        if current.inflated >= options.chunk_bytes
-            && let Some(done) = chunk.take()
-        {
-            commit(lake, done)?;
-            summary.commits += 1;
+        if builder.pending_rows() >= FLUSH_ROWS || current.inflated >= options.chunk_bytes {
+            flush(&mut builder, current, &mut summary)?;
+        }
+        if current.inflated >= options.chunk_bytes {
+            if let Some(done) = chunk.take() {
+                commit(lake, done)?;
+                summary.commits += 1;
+            }
         }
     }
-    if let Some(done) = chunk.take() {
-        // Even when another worker failed, what this one finished is whole: commit it.
+    // Even when another worker failed, what this one finished is whole: commit it.
+    if let Some(mut done) = chunk.take() {
+        flush(&mut builder, &mut done, &mut summary)?;
         commit(lake, done)?;
         summary.commits += 1;
     }
     Ok(summary)
 }
 
+/// Writes the builder's pending rows and settles the files of the objects they came from.
+fn flush(
+    builder: &mut BatchBuilder,
+    chunk: &mut Chunk,
+    summary: &mut Summary,
+) -> Result<(), IngestError> {
+    if chunk.pending.is_empty() {
+        return Ok(());
+    }
+    let batches = builder
+        .finish()
+        .map_err(|e| IngestError::Internal(format!("building batches: {e}")))?;
+    let mut files: HashMap<(Table, i64), String> = HashMap::new();
+    for table in Table::ALL {
+        for (day, batch) in batches.table(table) {
+            if let Some(path) = chunk
+                .writer
+                .write(table, *day, batch)
+                .map_err(IngestError::Lake)?
+            {
+                files.insert((table, *day), path);
+            }
+            *summary.rows.entry(table).or_default() += batch.num_rows() as u64;
+        }
+    }
+    for (mut entry, rows) in chunk.pending.drain(..) {
+        let days = rows
+            .event_days
+            .iter()
+            .map(|d| (Table::Events, *d))
+            .chain(rows.session_days.iter().map(|d| (Table::Sessions, *d)));
+        let paths: BTreeSet<String> = days.filter_map(|k| files.get(&k).cloned()).collect();
+        entry.records = rows.records;
+        entry.files = paths.into_iter().collect();
+        chunk.entries.push(entry);
+    }
+    Ok(())
+}
+
 fn commit(lake: &Lake, chunk: Chunk) -> Result<(), IngestError> {
+    debug_assert!(chunk.pending.is_empty(), "flush before commit");
     let files = chunk.writer.finish().map_err(IngestError::Lake)?;
     lake.commit(chunk.txn, files, chunk.entries)
         .map_err(IngestError::Lake)
 }
 
-/// Decodes and parses one object; returns its batches and inflated size, or why it failed.
+/// Decodes and parses one object into the builder; returns its inflated size, or why it failed.
 fn process(
     bytes: &[u8],
-    name: &str,
     builder: &mut BatchBuilder,
     options: &IngestOptions,
-) -> Result<(crosstrail_lake::ObjectBatches, u64), String> {
+) -> Result<u64, String> {
     if bytes.is_empty() {
         return Err("empty object (0 bytes)".to_string());
     }
     let decoded = decode::decode(bytes, &options.decode).map_err(|e| error_chain(&e))?;
-    let inflated = decoded.bytes.len() as u64;
-    builder.start_object(name);
-    let read = crosstrail_lake::read_document(&decoded.bytes, builder);
-    if let Err(e) = read {
-        builder.start_object(""); // drop partial rows
-        return Err(error_chain(&e));
-    }
-    let batches = builder
-        .finish()
-        .map_err(|e| format!("internal error: {e}"))?;
-    Ok((batches, inflated))
+    crosstrail_lake::read_document(&decoded.bytes, builder).map_err(|e| error_chain(&e))?;
+    Ok(decoded.bytes.len() as u64)
 }
 
 /// `message: cause: cause`, the way people read errors.

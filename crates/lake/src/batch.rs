@@ -70,6 +70,29 @@ pub struct BatchBuilder {
     event_days: Vec<i64>,
     session_days: Vec<i64>,
     records: u64,
+    /// Rows kept after a rollback, to go before the builders' rows.
+    carry_events: Vec<RecordBatch>,
+    carry_sessions: Vec<RecordBatch>,
+    /// Where the current object started.
+    mark: Mark,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Mark {
+    events: usize,
+    sessions: usize,
+    records: u64,
+}
+
+/// The days one object's rows fell on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ObjectRows {
+    /// Records of the object.
+    pub records: u64,
+    /// Days (since 1970-01-01) of its `events` rows.
+    pub event_days: std::collections::BTreeSet<i64>,
+    /// Days of its `sessions` rows.
+    pub session_days: std::collections::BTreeSet<i64>,
 }
 
 impl BatchBuilder {
@@ -84,20 +107,75 @@ impl BatchBuilder {
             event_days: Vec::new(),
             session_days: Vec::new(),
             records: 0,
+            carry_events: Vec::new(),
+            carry_sessions: Vec::new(),
+            mark: Mark::default(),
         }
     }
 
     /// Starts an object: its rows carry `source_object` (e.g. `s3://bucket/key` or a path).
+    /// Rows of earlier objects stay pending until [`finish`](Self::finish): many small objects
+    /// make one batch.
     pub fn start_object(&mut self, source_object: &str) {
-        self.reset();
         self.source_object.clear();
         self.source_object.push_str(source_object);
+        self.mark = Mark {
+            events: self.event_days.len(),
+            sessions: self.session_days.len(),
+            records: self.records,
+        };
     }
 
-    /// Returns the rows read since [`start_object`](Self::start_object), split by day.
+    /// Ends the current object successfully and tells which days its rows fell on.
+    pub fn end_object(&mut self) -> ObjectRows {
+        let m = self.mark;
+        let rows = ObjectRows {
+            records: self.records - m.records,
+            event_days: self.event_days[m.events..].iter().copied().collect(),
+            session_days: self.session_days[m.sessions..].iter().copied().collect(),
+        };
+        self.mark = Mark {
+            events: self.event_days.len(),
+            sessions: self.session_days.len(),
+            records: self.records,
+        };
+        rows
+    }
+
+    /// Drops the rows of the current object (it failed); earlier objects' rows stay.
+    pub fn abort_object(&mut self) -> Result<(), ArrowError> {
+        let m = self.mark;
+        if self.event_days.len() > m.events || self.session_days.len() > m.sessions {
+            // Rare: freeze what came before the object and discard the rest.
+            let events = self.events.finish()?;
+            let sessions = self.sessions.finish()?;
+            let carried_events: usize = self.carry_events.iter().map(RecordBatch::num_rows).sum();
+            let carried_sessions: usize =
+                self.carry_sessions.iter().map(RecordBatch::num_rows).sum();
+            self.carry_events
+                .push(events.slice(0, m.events - carried_events));
+            self.carry_sessions
+                .push(sessions.slice(0, m.sessions - carried_sessions));
+            self.event_days.truncate(m.events);
+            self.session_days.truncate(m.sessions);
+        }
+        self.records = m.records;
+        Ok(())
+    }
+
+    /// Rows pending in the builder (of ended and current objects).
+    pub fn pending_rows(&self) -> usize {
+        self.event_days.len()
+    }
+
+    /// Returns every pending row, split by day, and starts afresh.
     pub fn finish(&mut self) -> Result<ObjectBatches, ArrowError> {
-        let events = self.events.finish()?;
-        let sessions = self.sessions.finish()?;
+        let events = concat(Table::Events, &mut self.carry_events, self.events.finish()?)?;
+        let sessions = concat(
+            Table::Sessions,
+            &mut self.carry_sessions,
+            self.sessions.finish()?,
+        )?;
         let out = ObjectBatches {
             events: split_by_day(events, &self.event_days)?,
             sessions: split_by_day(sessions, &self.session_days)?,
@@ -106,6 +184,7 @@ impl BatchBuilder {
         self.event_days.clear();
         self.session_days.clear();
         self.records = 0;
+        self.mark = Mark::default();
         Ok(out)
     }
 
@@ -129,9 +208,15 @@ impl BatchBuilder {
             ),
             None => None,
         };
+        // Everything that can fail comes before the first append, so that the columns stay
+        // aligned when a record is refused.
+        let session = if r.is_assume_role() {
+            Some(parse_session(r)?)
+        } else {
+            None
+        };
         let fp = &*self.fingerprints;
-        let redact =
-            |raw: Option<&'_ RawValue>| raw.map(move |v| fp.redact_json(v.get()).into_owned());
+        let redact = |raw| redact(fp, raw);
         let e = &mut self.events;
         let ui = r.user_identity.as_ref();
         let sc = ui.and_then(|u| u.session_context.as_ref());
@@ -272,25 +357,21 @@ impl BatchBuilder {
         let day = event_time.div_euclid(86_400_000);
         self.event_days.push(day);
 
-        if r.is_assume_role() {
-            self.append_session(r, event_time)?;
+        if let Some((req, resp)) = session {
+            self.append_session(r, event_time, &req, &resp);
             self.session_days.push(day);
         }
         self.records += 1;
         Ok(())
     }
 
-    fn append_session(&mut self, r: &Record<'_>, event_time: Millis) -> Result<(), String> {
-        let req: AssumeRoleRequest = match r.request_parameters {
-            Some(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| format!("requestParameters of {}: {e}", event_name(r)))?,
-            None => AssumeRoleRequest::default(),
-        };
-        let resp: AssumeRoleResponse = match r.response_elements {
-            Some(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| format!("responseElements of {}: {e}", event_name(r)))?,
-            None => AssumeRoleResponse::default(),
-        };
+    fn append_session(
+        &mut self,
+        r: &Record<'_>,
+        event_time: Millis,
+        req: &AssumeRoleRequest<'_>,
+        resp: &AssumeRoleResponse<'_>,
+    ) {
         let ui = r.user_identity.as_ref();
         let sx = &mut self.sessions;
         s(&mut sx.event_id, r.event_id.as_ref());
@@ -383,7 +464,6 @@ impl BatchBuilder {
             r.recipient_account_id.as_ref(),
         );
         sx.source_object.append_value(&self.source_object);
-        Ok(())
     }
 }
 
@@ -397,13 +477,30 @@ impl RecordSink for BatchBuilder {
     }
 
     fn reset(&mut self) {
-        // Finishing discards whatever the builders hold.
-        let _ = self.events.finish();
-        let _ = self.sessions.finish();
-        self.event_days.clear();
-        self.session_days.clear();
-        self.records = 0;
+        // The builders stay aligned (a record either appends to every column or fails before
+        // appending), so a failed rollback is a bug; the next `finish` would report it.
+        let _ = self.abort_object();
     }
+}
+
+type SessionParts<'r> = (AssumeRoleRequest<'r>, AssumeRoleResponse<'r>);
+
+fn parse_session<'r>(r: &Record<'r>) -> Result<SessionParts<'r>, String> {
+    let req = match r.request_parameters {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| format!("requestParameters of {}: {e}", event_name(r)))?,
+        None => AssumeRoleRequest::default(),
+    };
+    let resp = match r.response_elements {
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| format!("responseElements of {}: {e}", event_name(r)))?,
+        None => AssumeRoleResponse::default(),
+    };
+    Ok((req, resp))
+}
+
+fn redact<'r>(fp: &Fingerprinter, raw: Option<&'r RawValue>) -> Option<std::borrow::Cow<'r, str>> {
+    raw.map(|v| fp.redact_json(v.get()))
 }
 
 fn event_name<'r>(r: &'r Record<'_>) -> &'r str {
@@ -511,6 +608,20 @@ fn extra_json(r: &Record<'_>, resources: Option<&RawValue>) -> Option<String> {
         top.raw("resources", res.get());
     }
     top.finish()
+}
+
+fn concat(
+    table: Table,
+    carry: &mut Vec<RecordBatch>,
+    last: RecordBatch,
+) -> Result<RecordBatch, ArrowError> {
+    if carry.is_empty() {
+        return Ok(last);
+    }
+    carry.push(last);
+    let all = arrow::compute::concat_batches(&table.file_schema(), carry.iter())?;
+    carry.clear();
+    Ok(all)
 }
 
 fn split_by_day(batch: RecordBatch, days: &[i64]) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
@@ -760,5 +871,64 @@ mod tests {
         assert!(b.column_by_name("access_key_id").unwrap().is_null(0));
         assert!(b.column_by_name("resources").unwrap().is_null(0));
         assert!(b.column_by_name("extra").unwrap().is_null(0));
+    }
+
+    #[test]
+    fn failed_objects_roll_back_only_their_rows() {
+        let mut b = BatchBuilder::new(
+            Arc::new(Fingerprinter::new([1; 32])),
+            RecordLimits::default(),
+        );
+        let rec = |id: &str| format!(r#"{{"eventTime":"2024-03-01T00:00:00Z","eventID":"{id}"}}"#);
+        let assume = ASSUME.replace("ev-assume", "s1");
+        let mut feed = |name: &str, doc: String| {
+            b.start_object(name);
+            match read_document(doc.as_bytes(), &mut b) {
+                Ok(_) => Some(b.end_object()),
+                Err(_) => {
+                    b.abort_object().unwrap();
+                    None
+                }
+            }
+        };
+        assert!(feed("a", format!("[{},{}]", rec("a1"), rec("a2"))).is_some());
+        // A good record, an AssumeRole, then a bad one: the object's three rows must go.
+        let bad = format!(
+            r#"[{},{assume},{{"eventTime":"nope","eventID":"x"}}]"#,
+            rec("b1")
+        );
+        assert!(feed("b", bad.clone()).is_none());
+        let rows = feed("c", format!("[{assume},{}]", rec("c2"))).unwrap();
+        assert_eq!(rows.records, 2);
+        assert_eq!(rows.session_days.len(), 1);
+        assert!(feed("d", bad).is_none());
+        assert!(feed("e", rec("e1")).is_some());
+        let out = b.finish().unwrap();
+        assert_eq!(out.records, 5);
+        let ids: Vec<String> = out
+            .events
+            .iter()
+            .flat_map(|(_, batch)| {
+                let ids = batch
+                    .column_by_name("event_id")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone();
+                let src = batch
+                    .column_by_name("source_object")
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone();
+                (0..batch.num_rows())
+                    .map(move |i| format!("{}@{}", ids.value(i), src.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(ids, ["a1@a", "a2@a", "s1@c", "c2@c", "e1@e"]);
+        let sessions: usize = out.sessions.iter().map(|(_, b)| b.num_rows()).sum();
+        assert_eq!(sessions, 1);
+        // The builder starts afresh.
+        assert_eq!(b.pending_rows(), 0);
+        assert_eq!(b.finish().unwrap().records, 0);
     }
 }

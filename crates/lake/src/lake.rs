@@ -396,13 +396,18 @@ fn load_or_create_key(internal: &Path) -> Result<Fingerprinter, Error> {
             getrandom::fill(&mut key)
                 .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            write_atomic(&path, format!("{hex}\n").as_bytes())?;
+            // Created readable by the owner only, before the secret is written into it.
+            let tmp = internal.join(".tmp-fingerprint.key");
+            let mut options = File::options();
+            options.write(true).create(true).truncate(true);
             #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-                    .map_err(|e| Error::io(&path, e))?;
-            }
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(format!("{hex}\n").as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| Error::io(&tmp, e))?;
+            fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            sync_dir(internal)?;
             Ok(Fingerprinter::new(key))
         }
         Err(e) => Err(Error::io(&path, e)),
