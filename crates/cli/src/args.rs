@@ -102,6 +102,9 @@ pub struct SqlArgs {
     /// Your own AWS account ids (comma-separated), for the own_accounts table [default: the accounts whose trails are in the lake].
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub own_accounts: Option<Vec<String>>,
+    /// Memory the query may hold before spilling to temporary files, in MiB [default: half of RAM].
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit_mib: Option<usize>,
 }
 
 /// `crosstrail demo`.

@@ -64,6 +64,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             LakeOptions {
                 own_accounts: Some(own),
                 allow_writes: false,
+                memory_limit: None,
             },
         )
         .await?;

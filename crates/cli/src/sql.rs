@@ -32,6 +32,7 @@ pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
     let options = LakeOptions {
         own_accounts: a.own_accounts.clone(),
         allow_writes: a.allow_writes,
+        memory_limit: a.memory_limit_mib.map(|m| m << 20),
     };
     runtime()?.block_on(async {
         let session = LakeSession::open(&a.lake, options)

@@ -18,6 +18,9 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::view::ViewTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionContext};
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{
     DdlStatement, LogicalPlan, Statement as PlanStatement, TransactionConclusion, WriteOp,
 };
@@ -50,6 +53,11 @@ pub struct LakeOptions {
     /// (`INSERT`, `UPDATE`, `DELETE`), `COPY ... TO` and `SET`/`RESET`/`PREPARE`/transactions.
     /// Off by default: a refused statement fails with [`Error::ReadOnly`].
     pub allow_writes: bool,
+
+    /// Memory the query engine may hold, in bytes; sorts and aggregations beyond it spill to
+    /// temporary files, and a query that still needs more fails with "Resources exhausted"
+    /// rather than exhausting the machine. `None`: half of physical memory.
+    pub memory_limit: Option<usize>,
 }
 
 /// A DataFusion session over one lake directory.
@@ -104,7 +112,9 @@ impl LakeSession {
             ))
         })?;
 
-        let context = SessionContext::new_with_config(session_config());
+        let runtime = runtime_env(options.memory_limit)
+            .map_err(|e| Error::setup("setting up the query runtime".to_string(), e))?;
+        let context = SessionContext::new_with_config_rt(session_config(), runtime);
         for table in Table::ALL {
             let name = raw_table_name(table);
             let provider = listing_table(&root_url, table)
@@ -233,6 +243,22 @@ impl Statements<'_> {
 /// SQL name of the table holding every row of `table`, copies included (`events_all`).
 fn raw_table_name(table: Table) -> String {
     format!("{}_all", table.name())
+}
+
+fn runtime_env(limit: Option<usize>) -> datafusion::error::Result<Arc<RuntimeEnv>> {
+    let limit = limit.unwrap_or_else(|| physical_memory().map_or(4 << 30, |m| m / 2));
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
+        .with_disk_manager_builder(DiskManagerBuilder::default())
+        .build_arc()
+}
+
+/// Physical memory from /proc/meminfo, where there is one.
+fn physical_memory() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn session_config() -> SessionConfig {
