@@ -72,7 +72,7 @@ pub fn run_config(config: &IngestConfig) -> anyhow::Result<Summary> {
 }
 
 pub fn exit_code(s: &Summary) -> ExitCode {
-    if s.objects_failed > 0 {
+    if s.objects_failed > 0 || s.list_errors > 0 {
         ExitCode::from(crate::EXIT_PARTIAL)
     } else {
         ExitCode::SUCCESS

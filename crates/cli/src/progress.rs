@@ -61,8 +61,18 @@ impl Observer for Progress {
     }
 }
 
-fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
+fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} KB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.2} GB", b / 1e9),
+    }
+}
+
+fn plural(n: u64, word: &str) -> String {
+    format!("{} {word}{}", thousands(n), if n == 1 { "" } else { "s" })
 }
 
 fn thousands(n: u64) -> String {
@@ -93,12 +103,12 @@ pub fn summary_text(s: &Summary, lake: &str) -> String {
     };
     let rows = |t: Table| thousands(s.rows.get(&t).copied().unwrap_or(0));
     let mut out = format!(
-        "crosstrail: {lake}: {} new records from {} objects in {:.1} s\n\
+        "crosstrail: {lake}: {} ingested from {} in {:.1} s\n\
          \x20 objects  {} listed = {} ingested + {} unchanged + {} skipped{} + {} failed\n\
          \x20 records  {} read = {} written to events ({} AssumeRole* rows in sessions)\n\
          \x20 input    {} stored, {} inflated; {:.1} MB/s inflated, {} records/s\n",
-        thousands(s.records),
-        thousands(s.objects_ingested),
+        plural(s.records, "record"),
+        plural(s.objects_ingested, "object"),
         secs,
         thousands(s.objects_listed),
         thousands(s.objects_ingested),
@@ -109,15 +119,21 @@ pub fn summary_text(s: &Summary, lake: &str) -> String {
         thousands(s.records),
         rows(Table::Events),
         rows(Table::Sessions),
-        mb(s.bytes_read),
-        mb(s.bytes_inflated),
+        human_bytes(s.bytes_read),
+        human_bytes(s.bytes_inflated),
         s.bytes_inflated as f64 / 1e6 / secs,
         thousands((s.records as f64 / secs) as u64),
     );
     if s.objects_failed > 0 {
         out.push_str(&format!(
-            "  failed   {} objects (named above, recorded in the manifest, retried on the next run)\n",
-            thousands(s.objects_failed)
+            "  failed   {} (named above, recorded in the manifest, retried on the next run)\n",
+            plural(s.objects_failed, "object")
+        ));
+    }
+    if s.list_errors > 0 {
+        out.push_str(&format!(
+            "  unlisted {} could not be listed (named above; listed again on the next run)\n",
+            plural(s.list_errors, "place")
         ));
     }
     out

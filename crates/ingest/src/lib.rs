@@ -24,4 +24,4 @@ pub use layout::ObjectKind;
 pub use pipeline::{
     Failure, IngestError, IngestOptions, Observer, Silent, Summary, error_chain, ingest,
 };
-pub use source::{LocalSource, ObjectMeta, Source, SourceError};
+pub use source::{Listing, LocalSource, ObjectMeta, Source, SourceError};

@@ -74,6 +74,8 @@ pub struct Summary {
     pub objects_ingested: u64,
     /// Objects that failed (see `failures`).
     pub objects_failed: u64,
+    /// Places a source could not list (also in `failures`).
+    pub list_errors: u64,
     /// The failures, in the order they happened.
     pub failures: Vec<Failure>,
     /// Stored bytes of the objects processed.
@@ -152,11 +154,17 @@ pub fn ingest(
     let mut seen = HashSet::new();
     let mut work: Vec<(usize, ObjectMeta)> = Vec::new();
     for (i, listing) in listings.into_iter().enumerate() {
-        let objects = listing.map_err(|source| IngestError::List {
+        let listing = listing.map_err(|source| IngestError::List {
             source_name: sources[i].describe(),
             source,
         })?;
-        for meta in objects {
+        for (at, e) in listing.errors {
+            let reason = format!("cannot list: {}", error_chain(&e));
+            observer.object_done(&at, 0, 0, Some(&reason));
+            summary.list_errors += 1;
+            summary.failures.push(Failure { object: at, reason });
+        }
+        for meta in listing.objects {
             if !seen.insert(meta.key.clone()) {
                 continue; // named twice on the command line
             }

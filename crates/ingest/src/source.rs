@@ -51,12 +51,24 @@ pub enum SourceError {
     Other(String),
 }
 
+/// What a source listed: its objects, and the places it could not list (the run goes on
+/// without them and reports them).
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Objects found.
+    pub objects: Vec<ObjectMeta>,
+    /// Parts that could not be listed: (where, why).
+    pub errors: Vec<(String, SourceError)>,
+}
+
 /// A place objects are read from.
 pub trait Source: Send + Sync {
     /// Human-readable description (a path, an `s3://` URL).
     fn describe(&self) -> String;
-    /// Every object under the source, in any order.
-    fn list(&self) -> BoxFuture<'_, Result<Vec<ObjectMeta>, SourceError>>;
+    /// Every object under the source, in any order. An error here (the source itself cannot
+    /// be read) stops the run before any work; a part that cannot be listed goes in
+    /// [`Listing::errors`].
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;
     /// The bytes of one object, as stored.
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>>;
 }
@@ -80,20 +92,39 @@ impl LocalSource {
         Ok(LocalSource { root, exclude })
     }
 
-    fn list_sync(&self) -> Result<Vec<ObjectMeta>, SourceError> {
-        let mut out = Vec::new();
+    fn list_sync(&self) -> Result<Listing, SourceError> {
+        let mut listing = Listing::default();
         let walker = walkdir::WalkDir::new(&self.root)
             .follow_links(true)
             .sort_by_file_name();
         let mut it = walker.into_iter();
         while let Some(entry) = it.next() {
-            let entry = entry.map_err(|source| SourceError::Walk {
-                path: self.root.clone(),
-                source,
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if e.depth() == 0 => {
+                    return Err(SourceError::Walk {
+                        path: self.root.clone(),
+                        source: e,
+                    });
+                }
+                Err(e) => {
+                    let at = e.path().unwrap_or(&self.root).display().to_string();
+                    listing.errors.push((
+                        at,
+                        SourceError::Walk {
+                            path: self.root.clone(),
+                            source: e,
+                        },
+                    ));
+                    continue;
+                }
+            };
             if entry.file_type().is_dir() {
+                // Never read a lake's own files, wherever the lake is (it may be created inside
+                // the folder being ingested).
                 let skip = self.exclude.as_deref() == Some(entry.path())
-                    || entry.file_name() == crosstrail_lake::INTERNAL_DIR;
+                    || entry.file_name() == crosstrail_lake::INTERNAL_DIR
+                    || entry.path().join(crosstrail_lake::INTERNAL_DIR).is_dir();
                 if skip {
                     it.skip_current_dir();
                 }
@@ -103,17 +134,26 @@ impl LocalSource {
                 continue;
             }
             let path = entry.path();
-            let meta = entry.metadata().map_err(|source| SourceError::Walk {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) => {
+                    listing.errors.push((
+                        path.display().to_string(),
+                        SourceError::Walk {
+                            path: path.to_path_buf(),
+                            source: e,
+                        },
+                    ));
+                    continue;
+                }
+            };
             let mtime = meta
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos());
             let text = path.to_string_lossy();
-            out.push(ObjectMeta {
+            listing.objects.push(ObjectMeta {
                 key: format!("file://{text}"),
                 version: format!("{}-{mtime}", meta.len()),
                 size: meta.len(),
@@ -121,7 +161,7 @@ impl LocalSource {
                 date: layout::parse_key(&text).date,
             });
         }
-        Ok(out)
+        Ok(listing)
     }
 }
 
@@ -130,7 +170,7 @@ impl Source for LocalSource {
         self.root.display().to_string()
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<ObjectMeta>, SourceError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         let this = self.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || this.list_sync())
