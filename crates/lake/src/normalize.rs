@@ -260,9 +260,12 @@ fn is_external_id_key(k: &str) -> bool {
 }
 
 fn may_mention_external_id(text: &str) -> bool {
-    let finder = memchr::memmem::Finder::new(b"xternal");
-    finder.find(text.as_bytes()).is_some()
-        || memchr::memmem::find(text.as_bytes(), b"XTERNAL").is_some()
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Built once: constructing a searcher costs more than most searches.
+    static LOWER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"xternal"));
+    static UPPER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"XTERNAL"));
+    LOWER.find(text.as_bytes()).is_some() || UPPER.find(text.as_bytes()).is_some()
 }
 
 #[cfg(test)]
