@@ -421,7 +421,7 @@ fn flush(
         .finish()
         .map_err(|e| IngestError::Internal(format!("building batches: {e}")))?;
     let mut files: HashMap<(Table, i64), String> = HashMap::new();
-    for table in Table::ALL {
+    for table in Table::TRAIL {
         for (day, batch) in batches.table(table) {
             if let Some(path) = chunk
                 .writer

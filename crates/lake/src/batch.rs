@@ -56,6 +56,7 @@ impl ObjectBatches {
         match table {
             Table::Events => &self.events,
             Table::Sessions => &self.sessions,
+            Table::Roles | Table::RoleTrust | Table::RolePolicies => &[],
         }
     }
 }

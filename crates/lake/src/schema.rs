@@ -8,8 +8,12 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-/// Name of the Hive partition column shared by every table.
+/// Hive partition column of the trail tables (`events`, `sessions`): the UTC day.
 pub const EVENT_DATE: &str = "event_date";
+
+/// Hive partition column of the IAM snapshot tables: the snapshot's id (`YYYYMMDDTHHMMSSZ` of
+/// the ingest that loaded it, so that ids sort by time).
+pub const SNAPSHOT: &str = "snapshot";
 
 /// Column names of the `events` table (one row per CloudTrail record).
 #[allow(missing_docs)]
@@ -99,6 +103,66 @@ pub mod sessions {
     pub const SOURCE_OBJECT: &str = "source_object";
 }
 
+/// Column names of the `roles` table (one row per IAM role per snapshot).
+#[allow(missing_docs)]
+pub mod roles {
+    pub const ACCOUNT_ID: &str = "account_id";
+    pub const ROLE_ARN: &str = "role_arn";
+    pub const ROLE_NAME: &str = "role_name";
+    pub const ROLE_ID: &str = "role_id";
+    pub const PATH: &str = "path";
+    pub const CREATED_AT: &str = "created_at";
+    pub const TRUST_POLICY: &str = "trust_policy";
+    pub const PERMISSIONS_BOUNDARY_ARN: &str = "permissions_boundary_arn";
+    pub const LAST_USED_AT: &str = "last_used_at";
+    pub const LAST_USED_REGION: &str = "last_used_region";
+    pub const TAGS: &str = "tags";
+    pub const SOURCE_OBJECT: &str = "source_object";
+}
+
+/// Column names of the `role_trust` table (one row per trust-policy principal).
+#[allow(missing_docs)]
+pub mod role_trust {
+    pub const ACCOUNT_ID: &str = "account_id";
+    pub const ROLE_ARN: &str = "role_arn";
+    pub const ROLE_NAME: &str = "role_name";
+    pub const STATEMENT_INDEX: &str = "statement_index";
+    pub const EFFECT: &str = "effect";
+    pub const NOT_PRINCIPAL: &str = "not_principal";
+    pub const PRINCIPAL_TYPE: &str = "principal_type";
+    pub const PRINCIPAL: &str = "principal";
+    pub const PRINCIPAL_ACCOUNT_ID: &str = "principal_account_id";
+    pub const PRINCIPAL_KIND: &str = "principal_kind";
+    pub const ACTIONS: &str = "actions";
+    pub const REQUIRES_EXTERNAL_ID: &str = "requires_external_id";
+    pub const EXTERNAL_ID_FINGERPRINTS: &str = "external_id_fingerprints";
+    pub const EXTERNAL_ID_LENGTHS: &str = "external_id_lengths";
+    pub const CONDITIONS: &str = "conditions";
+    pub const NARROWING_CONDITIONS: &str = "narrowing_conditions";
+    pub const SOURCE_OBJECT: &str = "source_object";
+}
+
+/// Column names of the `role_policies` table (one row per permission-policy statement).
+#[allow(missing_docs)]
+pub mod role_policies {
+    pub const ACCOUNT_ID: &str = "account_id";
+    pub const ROLE_ARN: &str = "role_arn";
+    pub const ROLE_NAME: &str = "role_name";
+    pub const POLICY_KIND: &str = "policy_kind";
+    pub const POLICY_NAME: &str = "policy_name";
+    pub const POLICY_ARN: &str = "policy_arn";
+    pub const POLICY_RESOLVED: &str = "policy_resolved";
+    pub const STATEMENT_INDEX: &str = "statement_index";
+    pub const SID: &str = "sid";
+    pub const EFFECT: &str = "effect";
+    pub const ACTIONS: &str = "actions";
+    pub const NOT_ACTIONS: &str = "not_actions";
+    pub const RESOURCES: &str = "resources";
+    pub const NOT_RESOURCES: &str = "not_resources";
+    pub const CONDITIONS: &str = "conditions";
+    pub const SOURCE_OBJECT: &str = "source_object";
+}
+
 /// Timestamps are UTC milliseconds: CloudTrail has second precision, and millisecond Parquet
 /// timestamps are read by every engine we target (Athena, Trino, Spark, DuckDB).
 pub fn timestamp_type() -> DataType {
@@ -133,6 +197,15 @@ fn boolean(name: &str) -> Field {
 
 fn ts(name: &str) -> Field {
     Field::new(name, timestamp_type(), true)
+}
+
+/// Type of list-of-strings columns (actions, resources, fingerprints).
+pub fn string_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+fn strings(name: &str) -> Field {
+    Field::new(name, string_list_type(), true)
 }
 
 static EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -225,6 +298,73 @@ static SESSIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+static ROLES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use roles::*;
+    Arc::new(Schema::new(vec![
+        Field::new(ACCOUNT_ID, DataType::Utf8, false),
+        Field::new(ROLE_ARN, DataType::Utf8, false),
+        utf8(ROLE_NAME),
+        utf8(ROLE_ID),
+        utf8(PATH),
+        ts(CREATED_AT),
+        utf8(TRUST_POLICY),
+        utf8(PERMISSIONS_BOUNDARY_ARN),
+        ts(LAST_USED_AT),
+        utf8(LAST_USED_REGION),
+        utf8(TAGS),
+        Field::new(SOURCE_OBJECT, DataType::Utf8, false),
+    ]))
+});
+
+static ROLE_TRUST: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use role_trust::*;
+    Arc::new(Schema::new(vec![
+        Field::new(ACCOUNT_ID, DataType::Utf8, false),
+        Field::new(ROLE_ARN, DataType::Utf8, false),
+        utf8(ROLE_NAME),
+        Field::new(STATEMENT_INDEX, DataType::Int32, false),
+        utf8(EFFECT),
+        boolean(NOT_PRINCIPAL),
+        utf8(PRINCIPAL_TYPE),
+        utf8(PRINCIPAL),
+        utf8(PRINCIPAL_ACCOUNT_ID),
+        utf8(PRINCIPAL_KIND),
+        strings(ACTIONS),
+        boolean(REQUIRES_EXTERNAL_ID),
+        strings(EXTERNAL_ID_FINGERPRINTS),
+        Field::new(
+            EXTERNAL_ID_LENGTHS,
+            DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+            true,
+        ),
+        utf8(CONDITIONS),
+        strings(NARROWING_CONDITIONS),
+        Field::new(SOURCE_OBJECT, DataType::Utf8, false),
+    ]))
+});
+
+static ROLE_POLICIES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use role_policies::*;
+    Arc::new(Schema::new(vec![
+        Field::new(ACCOUNT_ID, DataType::Utf8, false),
+        Field::new(ROLE_ARN, DataType::Utf8, false),
+        utf8(ROLE_NAME),
+        utf8(POLICY_KIND),
+        utf8(POLICY_NAME),
+        utf8(POLICY_ARN),
+        boolean(POLICY_RESOLVED),
+        Field::new(STATEMENT_INDEX, DataType::Int32, true),
+        utf8(SID),
+        utf8(EFFECT),
+        strings(ACTIONS),
+        strings(NOT_ACTIONS),
+        strings(RESOURCES),
+        strings(NOT_RESOURCES),
+        utf8(CONDITIONS),
+        Field::new(SOURCE_OBJECT, DataType::Utf8, false),
+    ]))
+});
+
 /// The tables crosstrail writes into a lake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
@@ -232,29 +372,61 @@ pub enum Table {
     Events,
     /// One row per AssumeRole / AssumeRoleWithSAML / AssumeRoleWithWebIdentity record.
     Sessions,
+    /// IAM snapshot: one row per role.
+    Roles,
+    /// IAM snapshot: one row per trust-policy principal of a role.
+    RoleTrust,
+    /// IAM snapshot: one row per statement of a role's permission policies and boundary.
+    RolePolicies,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 2] = [Table::Events, Table::Sessions];
+    pub const ALL: [Table; 5] = [
+        Table::Events,
+        Table::Sessions,
+        Table::Roles,
+        Table::RoleTrust,
+        Table::RolePolicies,
+    ];
+
+    /// The tables built from CloudTrail records, partitioned by day.
+    pub const TRAIL: [Table; 2] = [Table::Events, Table::Sessions];
+
+    /// The tables built from IAM snapshots, partitioned by snapshot.
+    pub const IAM: [Table; 3] = [Table::Roles, Table::RoleTrust, Table::RolePolicies];
 
     /// Table name in SQL, and the lake sub-directory holding its files.
     pub fn name(self) -> &'static str {
         match self {
             Table::Events => "events",
             Table::Sessions => "sessions",
+            Table::Roles => "roles",
+            Table::RoleTrust => "role_trust",
+            Table::RolePolicies => "role_policies",
         }
     }
 
-    /// Schema of the Parquet files (without the `event_date` partition column).
+    /// The Hive partition column: [`EVENT_DATE`] or [`SNAPSHOT`].
+    pub fn partition_column(self) -> &'static str {
+        match self {
+            Table::Events | Table::Sessions => EVENT_DATE,
+            Table::Roles | Table::RoleTrust | Table::RolePolicies => SNAPSHOT,
+        }
+    }
+
+    /// Schema of the Parquet files (without the partition column).
     pub fn file_schema(self) -> SchemaRef {
         match self {
             Table::Events => EVENTS.clone(),
             Table::Sessions => SESSIONS.clone(),
+            Table::Roles => ROLES.clone(),
+            Table::RoleTrust => ROLE_TRUST.clone(),
+            Table::RolePolicies => ROLE_POLICIES.clone(),
         }
     }
 
-    /// Schema as SQL sees it: the file schema followed by `event_date` (Utf8, `YYYY-MM-DD`).
+    /// Schema as SQL sees it: the file schema followed by the partition column (Utf8).
     pub fn table_schema(self) -> SchemaRef {
         let mut fields: Vec<Field> = self
             .file_schema()
@@ -262,7 +434,7 @@ impl Table {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.push(Field::new(EVENT_DATE, DataType::Utf8, false));
+        fields.push(Field::new(self.partition_column(), DataType::Utf8, false));
         Arc::new(Schema::new(fields))
     }
 }
@@ -276,7 +448,7 @@ mod tests {
         for t in Table::ALL {
             let s = t.table_schema();
             assert_eq!(s.fields().len(), t.file_schema().fields().len() + 1);
-            assert_eq!(s.field(s.fields().len() - 1).name(), EVENT_DATE);
+            assert_eq!(s.field(s.fields().len() - 1).name(), t.partition_column());
         }
     }
 

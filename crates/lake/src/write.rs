@@ -13,7 +13,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::Error;
 use crate::normalize::date_string;
-use crate::schema::{EVENT_DATE, Table, events, sessions};
+use crate::schema::{Table, events, sessions};
 
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -88,7 +88,7 @@ pub struct ChunkWriter {
     staging: PathBuf,
     txn: String,
     props: WriterProperties,
-    open: BTreeMap<(Table, i64), Open>,
+    open: BTreeMap<(Table, String), Open>,
     done: Vec<StagedFile>,
     seq: u32,
     tick: u64,
@@ -113,27 +113,39 @@ impl ChunkWriter {
         }
     }
 
-    /// Appends the rows of `table` for day `day` (days since 1970-01-01); returns the lake
-    /// path of the file they went into.
+    /// Appends the rows of a trail table for day `day` (days since 1970-01-01); returns the
+    /// lake path of the file they went into.
     pub fn write(
         &mut self,
         table: Table,
         day: i64,
         batch: &RecordBatch,
     ) -> Result<Option<String>, Error> {
+        self.write_partition(table, &date_string(day), batch)
+    }
+
+    /// Appends rows to the partition of `table` whose partition column has value `partition`
+    /// (a day for trail tables, a snapshot id for IAM tables).
+    pub fn write_partition(
+        &mut self,
+        table: Table,
+        partition: &str,
+        batch: &RecordBatch,
+    ) -> Result<Option<String>, Error> {
         if batch.num_rows() == 0 {
             return Ok(None);
         }
         self.tick += 1;
-        if !self.open.contains_key(&(table, day)) {
+        let key = (table, partition.to_string());
+        if !self.open.contains_key(&key) {
             if self.open.len() >= self.max_open {
                 self.close_least_recent()?;
             }
-            let open = self.create(table, day)?;
-            self.open.insert((table, day), open);
+            let open = self.create(table, partition)?;
+            self.open.insert(key.clone(), open);
         }
         let tick = self.tick;
-        let Some(open) = self.open.get_mut(&(table, day)) else {
+        let Some(open) = self.open.get_mut(&key) else {
             unreachable!("inserted above")
         };
         open.writer.write(batch).map_err(|source| Error::Parquet {
@@ -169,12 +181,12 @@ impl ChunkWriter {
             + self.open.values().map(|o| o.rows).sum::<u64>()
     }
 
-    fn create(&mut self, table: Table, day: i64) -> Result<Open, Error> {
+    fn create(&mut self, table: Table, partition: &str) -> Result<Open, Error> {
         self.seq += 1;
         let rel = format!(
-            "{}/{EVENT_DATE}={}/part-{}-{:04}.parquet",
+            "{}/{}={partition}/part-{}-{:04}.parquet",
             table.name(),
-            date_string(day),
+            table.partition_column(),
             self.txn,
             self.seq
         );
@@ -205,7 +217,7 @@ impl ChunkWriter {
             .open
             .iter()
             .min_by_key(|(_, o)| o.last_used)
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k.clone())
         else {
             return Ok(());
         };

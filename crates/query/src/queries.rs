@@ -70,6 +70,9 @@ pub(crate) const VIEWS: &[Report] = &[
     embed_sql!(view "events"),
     embed_sql!(view "sessions"),
     embed_sql!("session_actions"),
+    embed_sql!(view "roles"),
+    embed_sql!(view "role_trust"),
+    embed_sql!(view "role_policies"),
 ];
 
 /// `own_accounts` when the caller does not list their accounts (registered instead of a table).
@@ -241,7 +244,17 @@ mod tests {
     #[test]
     fn views_have_descriptions() {
         let names: Vec<_> = VIEWS.iter().map(|v| v.name).collect();
-        assert_eq!(names, ["events", "sessions", "session_actions"]);
+        assert_eq!(
+            names,
+            [
+                "events",
+                "sessions",
+                "session_actions",
+                "roles",
+                "role_trust",
+                "role_policies"
+            ]
+        );
         assert!(VIEWS.iter().all(|v| !v.description.is_empty()));
     }
 }

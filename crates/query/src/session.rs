@@ -9,7 +9,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crosstrail_lake::Table;
-use crosstrail_lake::schema::EVENT_DATE;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -304,7 +303,7 @@ fn listing_table(root_url: &str, table: Table) -> Result<ListingTable, DataFusio
         .with_glob(DATA_FILE_GLOB)?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![(EVENT_DATE.to_owned(), DataType::Utf8)]);
+        .with_table_partition_cols(vec![(table.partition_column().to_owned(), DataType::Utf8)]);
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(table.file_schema());
