@@ -58,9 +58,13 @@ Examples:
 /// `crosstrail ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files and folders to ingest.
-    #[arg(required = true, value_name = "SOURCE")]
+    /// Files and folders of CloudTrail logs to ingest.
+    #[arg(required_unless_present = "iam", value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
+    /// IAM snapshots to load (`aws iam get-account-authorization-details` output, one file per
+    /// page or account); the files of one run form one snapshot.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub iam: Vec<PathBuf>,
     /// The lake directory (created if missing).
     #[arg(long, value_name = "DIR")]
     pub lake: PathBuf,

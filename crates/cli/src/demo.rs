@@ -44,13 +44,19 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // The generator also writes IAM snapshots and its ground truth beside the trail.
     let source: Arc<dyn Source> = Arc::new(LocalSource::new(&logs.join("AWSLogs"), None)?);
+    let iam = truth
+        .own_accounts
+        .iter()
+        .map(|a| logs.join("iam").join(format!("{}.json", a.id)))
+        .collect();
     let config = IngestConfig {
         lake: lake.clone(),
         sources: vec![source],
         options: IngestOptions::default(),
+        iam,
         quiet: false,
     };
-    let summary = run_config(&config)?;
+    let (summary, _) = run_config(&config)?;
     anyhow::ensure!(
         summary.objects_failed == 0 && summary.list_errors == 0,
         "the sample trail did not ingest cleanly"

@@ -16,10 +16,12 @@
 #![deny(missing_docs)]
 
 pub mod decode;
+pub mod iam;
 pub mod layout;
 pub mod pipeline;
 pub mod source;
 
+pub use iam::{IamSummary, ingest_iam};
 pub use layout::ObjectKind;
 pub use pipeline::{
     Failure, IngestError, IngestOptions, Observer, Silent, Summary, error_chain, ingest,

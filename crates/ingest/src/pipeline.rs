@@ -392,11 +392,11 @@ fn worker(
         if builder.pending_rows() >= FLUSH_ROWS || current.inflated >= options.chunk_bytes {
             flush(&mut builder, current, &mut summary)?;
         }
-        if current.inflated >= options.chunk_bytes {
-            if let Some(done) = chunk.take() {
-                commit(lake, done)?;
-                summary.commits += 1;
-            }
+        if current.inflated >= options.chunk_bytes
+            && let Some(done) = chunk.take()
+        {
+            commit(lake, done)?;
+            summary.commits += 1;
         }
     }
     // Even when another worker failed, what this one finished is whole: commit it.

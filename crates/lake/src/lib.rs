@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub mod batch;
 pub mod document;
+pub mod iam;
 pub mod lake;
 pub mod normalize;
 pub mod record;
