@@ -28,6 +28,8 @@ pub enum Command {
     /// Run SQL over a lake (read-only unless --allow-writes).
     #[command(after_long_help = SQL_AFTER)]
     Sql(SqlArgs),
+    /// Run a named report (third parties, sessions, timelines, External IDs …); --list shows them.
+    Report(ReportArgs),
     /// Generate a realistic sample trail, ingest it and show third-party sessions (no AWS account needed).
     Demo(DemoArgs),
 }
@@ -85,30 +87,82 @@ pub struct IngestArgs {
     pub quiet: bool,
 }
 
+/// The lake and the reference data beside it (shared by `sql` and `report`).
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake directory (required).
+    #[arg(long, value_name = "DIR")]
+    pub lake: Option<PathBuf>,
+    /// Your own AWS account ids (comma-separated), for the own_accounts table [default: the accounts whose trails are in the lake].
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub own_accounts: Option<Vec<String>>,
+    /// Your organization's accounts: `aws organizations list-accounts` output (CLI v1 or v2).
+    #[arg(long, value_name = "FILE")]
+    pub org: Option<PathBuf>,
+    /// Known vendor accounts, in the community known_aws_accounts YAML format.
+    #[arg(long, value_name = "FILE")]
+    pub vendors: Option<PathBuf>,
+    /// Memory the query may hold before spilling to temporary files, in MiB [default: half of RAM].
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit_mib: Option<usize>,
+    /// Output format: table, csv, json (one array), ndjson or markdown.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
+}
+
 /// `crosstrail sql`.
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The lake directory.
-    #[arg(long, value_name = "DIR")]
-    pub lake: PathBuf,
+    /// The lake, reference data and output format.
+    #[command(flatten)]
+    pub lake: LakeArgs,
     /// The query; read from --file or standard input when absent.
     #[arg(value_name = "QUERY", conflicts_with = "file")]
     pub query: Option<String>,
     /// Read the SQL from a file (statements separated by `;`).
     #[arg(long, short, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_name = "FORMAT", default_value = "table")]
-    pub format: String,
     /// Allow statements that create or write (CREATE, INSERT, COPY, SET …).
     #[arg(long)]
     pub allow_writes: bool,
-    /// Your own AWS account ids (comma-separated), for the own_accounts table [default: the accounts whose trails are in the lake].
-    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
-    pub own_accounts: Option<Vec<String>>,
-    /// Memory the query may hold before spilling to temporary files, in MiB [default: half of RAM].
-    #[arg(long, value_name = "MIB")]
-    pub memory_limit_mib: Option<usize>,
+}
+
+/// `crosstrail report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report to run (see --list).
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    pub name: Option<String>,
+    /// List the reports and what each shows.
+    #[arg(long)]
+    pub list: bool,
+    /// The lake, reference data and output format.
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Only this vendor (name from --vendors, case-insensitive, or account id).
+    #[arg(long, value_name = "NAME|ID")]
+    pub vendor: Option<String>,
+    /// Only this role (ARN or name).
+    #[arg(long, value_name = "ARN|NAME")]
+    pub role: Option<String>,
+    /// Only this session (AssumeRole eventID, temporary access key or role session name).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Only actions made with this access key.
+    #[arg(long, value_name = "KEY")]
+    pub access_key: Option<String>,
+    /// Only actions from this source IP address.
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Option<String>,
+    /// Start of the time window (YYYY-MM-DD or RFC 3339, UTC), inclusive.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the time window (a date includes that whole day).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Days without use after which a third-party role is inactive.
+    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    pub inactive_days: i64,
 }
 
 /// `crosstrail demo`.

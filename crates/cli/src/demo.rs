@@ -69,8 +69,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             &lake,
             LakeOptions {
                 own_accounts: Some(own),
-                allow_writes: false,
-                memory_limit: None,
+                ..LakeOptions::default()
             },
         )
         .await?;

@@ -11,6 +11,7 @@ mod args;
 mod demo;
 mod ingest;
 mod progress;
+mod report;
 mod sql;
 
 pub use args::Cli;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         args::Command::Ingest(a) => ingest::run(a),
         args::Command::Sql(a) => sql::run(a),
+        args::Command::Report(a) => report::run(a),
         args::Command::Demo(a) => demo::run(a),
     }
 }

@@ -4,15 +4,12 @@ use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use crosstrail_query::{LakeOptions, LakeSession, OutputFormat, write_dataframe};
+use crosstrail_query::{LakeOptions, LakeSession, OutputFormat, ReportParams, write_dataframe};
 
-use crate::args::SqlArgs;
+use crate::args::{LakeArgs, SqlArgs};
 
 pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
-    let format: OutputFormat = a
-        .format
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let format = output_format(&a.lake)?;
     let sql = match (&a.query, &a.file) {
         (Some(q), _) => q.clone(),
         (None, Some(f)) => std::fs::read_to_string(f)
@@ -29,15 +26,11 @@ pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
             s
         }
     };
-    let options = LakeOptions {
-        own_accounts: a.own_accounts.clone(),
-        allow_writes: a.allow_writes,
-        memory_limit: a.memory_limit_mib.map(|m| m << 20),
-    };
+    anyhow::ensure!(a.lake.lake.is_some(), "--lake DIR is required");
+    let mut options = lake_options(&a.lake, ReportParams::default())?;
+    options.allow_writes = a.allow_writes;
     runtime()?.block_on(async {
-        let session = LakeSession::open(&a.lake, options)
-            .await
-            .with_context(|| format!("cannot open the lake {}", a.lake.display()))?;
+        let session = open(&a.lake, options).await?;
         let mut statements = session.statements(&sql)?;
         let mut out = BufWriter::new(std::io::stdout().lock());
         while let Some(result) = statements.next().await? {
@@ -51,6 +44,58 @@ pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+pub fn output_format(a: &LakeArgs) -> anyhow::Result<OutputFormat> {
+    a.format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--format: {e}"))
+}
+
+/// Reads the reference files named on the command line into session options.
+pub fn lake_options(a: &LakeArgs, params: ReportParams) -> anyhow::Result<LakeOptions> {
+    let vendors = match &a.vendors {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the vendor list {}", path.display()))?;
+            Some(
+                crosstrail_iam::accounts::parse_vendors(&text)
+                    .with_context(|| format!("cannot read the vendor list {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let org_accounts = match &a.org {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| {
+                format!("cannot read the organization accounts {}", path.display())
+            })?;
+            Some(
+                crosstrail_iam::accounts::parse_org_accounts(&bytes).with_context(|| {
+                    format!("cannot read the organization accounts {}", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    Ok(LakeOptions {
+        own_accounts: a.own_accounts.clone(),
+        allow_writes: false,
+        vendors,
+        org_accounts,
+        params,
+        memory_limit: a.memory_limit_mib.map(|m| m << 20),
+    })
+}
+
+pub async fn open(a: &LakeArgs, options: LakeOptions) -> anyhow::Result<LakeSession> {
+    let lake = a
+        .lake
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--lake DIR is required"))?;
+    LakeSession::open(lake, options)
+        .await
+        .with_context(|| format!("cannot open the lake {}", lake.display()))
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

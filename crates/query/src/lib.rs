@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod inputs;
 mod output;
 mod queries;
 mod session;
@@ -31,4 +32,4 @@ mod session;
 pub use error::Error;
 pub use output::{OutputFormat, ResultWriter, write_batches, write_dataframe, write_stream};
 pub use queries::{Report, parse_header, report, reports};
-pub use session::{LakeOptions, LakeSession, OWN_ACCOUNTS, Statements};
+pub use session::{LakeOptions, LakeSession, OWN_ACCOUNTS, ReportParams, Statements};

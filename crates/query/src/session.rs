@@ -53,10 +53,58 @@ pub struct LakeOptions {
     /// Off by default: a refused statement fails with [`Error::ReadOnly`].
     pub allow_writes: bool,
 
+    /// Vendor list (community `known_aws_accounts` format) for the `vendors` table; `None`
+    /// leaves the table empty and `report_params.vendors_given` false.
+    pub vendors: Option<Vec<crosstrail_iam::accounts::Vendor>>,
+
+    /// Accounts of your organization (`aws organizations list-accounts`) for the
+    /// `org_accounts` table; `None` leaves it empty and `report_params.org_given` false.
+    pub org_accounts: Option<Vec<crosstrail_iam::accounts::OrgAccount>>,
+
+    /// Filters of a report run, in the one-row `report_params` table.
+    pub params: ReportParams,
+
     /// Memory the query engine may hold, in bytes; sorts and aggregations beyond it spill to
     /// temporary files, and a query that still needs more fails with "Resources exhausted"
     /// rather than exhausting the machine. `None`: half of physical memory.
     pub memory_limit: Option<usize>,
+}
+
+/// Filters and settings a report reads from the one-row `report_params` table (SQL joins it
+/// instead of having values pasted into its text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportParams {
+    /// Vendor name (case-insensitive) or account id.
+    pub vendor: Option<String>,
+    /// Role ARN or name.
+    pub role: Option<String>,
+    /// Session: the AssumeRole eventID, the temporary access key or the role session name.
+    pub session: Option<String>,
+    /// Access key id used in the actions.
+    pub access_key: Option<String>,
+    /// Source IP address of the actions.
+    pub source_ip: Option<String>,
+    /// Start of the time window, in milliseconds since the epoch (UTC), inclusive.
+    pub from_ms: Option<i64>,
+    /// End of the time window, exclusive.
+    pub to_ms: Option<i64>,
+    /// A third-party role unused for this many days is inactive.
+    pub inactive_days: i64,
+}
+
+impl Default for ReportParams {
+    fn default() -> Self {
+        ReportParams {
+            vendor: None,
+            role: None,
+            session: None,
+            access_key: None,
+            source_ip: None,
+            from_ms: None,
+            to_ms: None,
+            inactive_days: 90,
+        }
+    }
 }
 
 /// A DataFusion session over one lake directory.
@@ -122,10 +170,18 @@ impl LakeSession {
                 .register_table(name.as_str(), Arc::new(provider))
                 .map_err(|e| Error::setup(format!("registering table {name}"), e))?;
         }
+        let own_given = options.own_accounts.is_some();
         match options.own_accounts {
             Some(accounts) => register_own_accounts(&context, accounts)?,
             None => register_view(&context, &OWN_ACCOUNTS_INFERRED).await?,
         }
+        crate::inputs::register_inputs(
+            &context,
+            options.vendors.as_deref(),
+            options.org_accounts.as_deref(),
+            &options.params,
+            own_given,
+        )?;
         for view in VIEWS {
             register_view(&context, view).await?;
         }
