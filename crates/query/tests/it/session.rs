@@ -49,8 +49,9 @@ async fn empty_lake_has_every_table_with_its_schema_and_no_rows() {
     .await;
     assert_eq!(
         tables,
-        "table_name\nevents\nevents_all\nown_accounts\nrole_policies\nrole_policies_all\nrole_trust\n\
-         role_trust_all\nroles\nroles_all\nsession_actions\nsessions\nsessions_all\n"
+        "table_name\nevents\nevents_all\norg_accounts\nown_accounts\nreport_params\nrole_policies\n\
+         role_policies_all\nrole_trust\nrole_trust_all\nroles\nroles_all\nsession_actions\nsessions\n\
+         sessions_all\nvendors\n"
     );
     session.sql("SHOW TABLES").await.expect("SHOW TABLES plans");
 
