@@ -1,7 +1,7 @@
 -- name: demo-overview: third-party sessions per role, with their last activity
 --
 -- A third party here is a caller account outside own_accounts that assumed one of our roles.
--- `vendors(account_id, name)` is registered by the demo from the generator's vendor list.
+-- `vendors` comes from the generator's vendor list (known_aws_accounts format).
 WITH lake_span AS (
     SELECT max(event_time) AS lake_end FROM events_all
 ),

@@ -48,14 +48,18 @@ Exit status:
      and the failed ones are retried on the next run";
 
 const SQL_AFTER: &str = "\
-Tables: events, sessions (each CloudTrail eventID once), events_all and sessions_all (every
-delivered copy), session_actions (each session's actions through its temporary key) and
-own_accounts.
+Tables and views:
+  events, sessions        each CloudTrail eventID once (events_all, sessions_all: every copy)
+  session_actions         each session's actions, through its temporary access key
+  roles, role_trust,      the latest IAM snapshot of each account (crosstrail ingest --iam);
+  role_policies           roles_all, role_trust_all, role_policies_all keep every snapshot
+  own_accounts            --own-accounts, or the accounts whose trails are in the lake
+  org_accounts, vendors   from --org and --vendors (empty without them)
 
 Examples:
-  crosstrail sql --lake ./lake \"SELECT event_source, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC\"
+  crosstrail sql --lake ./lake \"SHOW TABLES\"
   crosstrail sql --lake ./lake -f investigation.sql --format csv > out.csv
-  echo \"SHOW TABLES\" | crosstrail sql --lake ./lake";
+  echo \"SELECT count(*) FROM events\" | crosstrail sql --lake ./lake";
 
 /// `crosstrail ingest`.
 #[derive(Debug, Args)]

@@ -6,8 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use arrow::array::{RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
 use crosstrail_ingest::{IngestOptions, LocalSource, Source};
 use crosstrail_query::{LakeOptions, LakeSession, OutputFormat, write_dataframe};
 use crosstrail_synth::Spec;
@@ -62,6 +60,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         "the sample trail did not ingest cleanly"
     );
 
+    let vendors_file = logs.join("vendors.yaml");
+    let vendors = std::fs::read_to_string(&vendors_file)
+        .map_err(anyhow::Error::from)
+        .and_then(|t| Ok(crosstrail_iam::accounts::parse_vendors(&t)?))
+        .with_context(|| format!("cannot read {}", vendors_file.display()))?;
     let own: Vec<String> = truth.own_accounts.iter().map(|a| a.id.clone()).collect();
     let own_list = own.join(",");
     crate::sql::runtime()?.block_on(async {
@@ -69,27 +72,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
             &lake,
             LakeOptions {
                 own_accounts: Some(own),
+                vendors: Some(vendors),
                 ..LakeOptions::default()
             },
         )
         .await?;
-        let (ids, names): (Vec<String>, Vec<String>) = truth
-            .vendors
-            .iter()
-            .flat_map(|v| v.accounts.iter().map(move |a| (a.clone(), v.name.clone())))
-            .unzip();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("account_id", DataType::Utf8, false),
-            Field::new("name", DataType::Utf8, false),
-        ]));
-        let vendors = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(ids)),
-                Arc::new(StringArray::from(names)),
-            ],
-        )?;
-        session.context().register_batch("vendors", vendors)?;
+
         eprintln!("\nThird-party sessions in the sample (own accounts: {own_list}):");
         let mut out = BufWriter::new(std::io::stdout().lock());
         write_dataframe(format, session.sql(OVERVIEW).await?, &mut out).await?;

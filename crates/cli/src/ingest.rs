@@ -37,8 +37,7 @@ impl IngestConfig {
         };
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         for path in &a.sources {
-            let source = LocalSource::new(path, Some(&a.lake))
-                .with_context(|| format!("cannot read source {}", path.display()))?;
+            let source = LocalSource::new(path, Some(&a.lake)).context("cannot read a source")?;
             sources.push(Arc::new(source));
         }
         Ok(IngestConfig {

@@ -33,13 +33,21 @@ pub fn run(a: SqlArgs) -> anyhow::Result<ExitCode> {
         let session = open(&a.lake, options).await?;
         let mut statements = session.statements(&sql)?;
         let mut out = BufWriter::new(std::io::stdout().lock());
+        let mut printed = 0;
         while let Some(result) = statements.next().await? {
             if result.schema().fields().is_empty() {
                 // DDL and SET return nothing to show; run them all the same.
                 result.collect().await?;
                 continue;
             }
+            // One JSON document per run: a second result would make the output invalid JSON.
+            anyhow::ensure!(
+                !(format == OutputFormat::Json && printed > 0),
+                "--format json prints one result, and this script has several statements that \
+                 return rows; use --format ndjson, or run them one at a time"
+            );
             write_dataframe(format, result, &mut out).await?;
+            printed += 1;
         }
         out.flush()?;
         Ok(ExitCode::SUCCESS)

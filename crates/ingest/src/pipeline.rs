@@ -159,7 +159,7 @@ pub fn ingest(
             source,
         })?;
         for (at, e) in listing.errors {
-            let reason = format!("cannot list: {}", error_chain(&e));
+            let reason = format!("cannot list: {}", e.reason());
             observer.object_done(&at, 0, 0, Some(&reason));
             summary.list_errors += 1;
             summary.failures.push(Failure { object: at, reason });
@@ -312,8 +312,14 @@ struct Chunk {
     inflated: u64,
 }
 
-fn display(key: &str) -> &str {
-    key.strip_prefix("file://").unwrap_or(key)
+fn display(key: &str) -> String {
+    match key.strip_prefix("file://") {
+        Some(path) => path.to_string(),
+        None if key.starts_with("file+bytes://") => {
+            crate::source::key_path(key).to_string_lossy().into_owned()
+        }
+        None => key.to_string(),
+    }
 }
 
 fn worker(
@@ -348,10 +354,11 @@ fn worker(
         };
         let meta = &fetched.meta;
         let name = display(&meta.key);
+        let name = name.as_str();
         builder.start_object(name);
         let outcome = match &fetched.result {
             Ok(bytes) => process(bytes, &mut builder, options),
-            Err(e) => Err(error_chain(e)),
+            Err(e) => Err(e.reason()),
         };
         summary.bytes_read += meta.size;
         let mut entry = ObjectEntry {

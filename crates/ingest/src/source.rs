@@ -154,7 +154,7 @@ impl LocalSource {
                 .map_or(0, |d| d.as_nanos());
             let text = path.to_string_lossy();
             listing.objects.push(ObjectMeta {
-                key: format!("file://{text}"),
+                key: file_key(path),
                 version: format!("{}-{mtime}", meta.len()),
                 size: meta.len(),
                 kind: layout::classify(&text),
@@ -162,6 +162,75 @@ impl LocalSource {
             });
         }
         Ok(listing)
+    }
+}
+
+/// Prefix of keys of local files whose name is not valid UTF-8 (the path's bytes,
+/// percent-encoded).
+const RAW_PATH: &str = "file+bytes://";
+
+/// The manifest key of a local file: `file://<path>`, or `file+bytes://<percent-encoded
+/// bytes>` for a name that is not UTF-8 (so that it can be opened again from its key).
+pub fn file_key(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => format!("file://{text}"),
+        None => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                let bytes = path.as_os_str().as_bytes();
+                let encoded: String = bytes
+                    .iter()
+                    .map(|&b| {
+                        if b.is_ascii_graphic() && b != b'%' || b == b' ' {
+                            char::from(b).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
+                format!("{RAW_PATH}{encoded}")
+            }
+            #[cfg(not(unix))]
+            format!("file://{}", path.to_string_lossy())
+        }
+    }
+}
+
+/// The path behind a key made by [`file_key`].
+pub fn key_path(key: &str) -> PathBuf {
+    #[cfg(unix)]
+    if let Some(encoded) = key.strip_prefix(RAW_PATH) {
+        use std::os::unix::ffi::OsStringExt;
+        let mut bytes = Vec::with_capacity(encoded.len());
+        let mut it = encoded.bytes();
+        while let Some(b) = it.next() {
+            if b == b'%' {
+                let hex = [it.next().unwrap_or(b'0'), it.next().unwrap_or(b'0')];
+                let value = std::str::from_utf8(&hex)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                bytes.push(value.unwrap_or(b'?'));
+            } else {
+                bytes.push(b);
+            }
+        }
+        return PathBuf::from(std::ffi::OsString::from_vec(bytes));
+    }
+    PathBuf::from(key.strip_prefix("file://").unwrap_or(key))
+}
+
+impl SourceError {
+    /// The reason alone, for messages that already name the object.
+    pub fn reason(&self) -> String {
+        match self {
+            SourceError::Io { source, .. } => source.to_string(),
+            SourceError::Walk { source, .. } => match source.io_error() {
+                Some(io) => io.to_string(),
+                None => source.to_string(),
+            },
+            SourceError::Other(s) => s.clone(),
+        }
     }
 }
 
@@ -181,7 +250,7 @@ impl Source for LocalSource {
 
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>> {
         Box::pin(async move {
-            let path = PathBuf::from(object.key.strip_prefix("file://").unwrap_or(&object.key));
+            let path = key_path(&object.key);
             tokio::fs::read(&path)
                 .await
                 .map(Bytes::from)

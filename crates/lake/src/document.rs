@@ -173,8 +173,12 @@ fn read_lines(text: &[u8], sink: &mut dyn RecordSink) -> Result<(), LinesError> 
 
 fn json_hint(shape_hint: &str, source: &serde_json::Error) -> &'static str {
     use serde_json::error::Category;
+    // Field errors are re-wrapped with the field's name, which turns an end of input into a
+    // "data" error: recognise it by its text too.
+    let eof =
+        source.classify() == Category::Eof || source.to_string().contains("EOF while parsing");
     match (source.classify(), shape_hint) {
-        (Category::Eof, _) => "truncated JSON",
+        _ if eof => "truncated JSON",
         (Category::Data, _) => "unexpected content",
         (_, "invalid JSON") => "invalid JSON",
         _ => "invalid JSON in a sequence of JSON values",
@@ -287,9 +291,31 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     "not CloudTrail records: this is a CloudTrail digest file",
                 ));
             }
+            let mut present: Vec<&str> = [
+                ("eventID", record.event_id.is_some()),
+                ("eventSource", record.event_source.is_some()),
+                ("eventName", record.event_name.is_some()),
+                ("eventVersion", record.event_version.is_some()),
+                ("userIdentity", record.user_identity.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            present.extend(keys.iter().copied());
+            let missing = if record.event_time.is_none() {
+                "no eventTime"
+            } else {
+                "no eventID, eventSource or eventVersion"
+            };
+            let shown = present
+                .iter()
+                .take(8)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(de::Error::custom(format_args!(
-                "not CloudTrail: an object without eventTime and eventID (keys: {})",
-                keys.iter().take(8).copied().collect::<Vec<_>>().join(", ")
+                "not CloudTrail: an object with {missing} (keys: {})",
+                if shown.is_empty() { "none" } else { &shown }
             )));
         }
         self.sink.record(record).map_err(de::Error::custom)

@@ -164,6 +164,9 @@ impl Lake {
             );
             write_atomic(&marker, text.as_bytes())?;
         }
+        for dir in [internal.clone(), internal.join("manifest")] {
+            remove_stale_temp_files(&dir)?;
+        }
         let fingerprints = Arc::new(load_or_create_key(&internal)?);
         let lake = Lake {
             root: root.to_path_buf(),
@@ -258,6 +261,12 @@ impl Lake {
             .map_err(|e| Error::io(&dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            // `.tmp-*` files are commit records a killed writer did not finish: not commits.
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
             .collect();
         names.sort();
         let mut out = Vec::with_capacity(names.len());
@@ -350,6 +359,22 @@ fn remove_dir_all(dir: &Path) -> Result<(), Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(dir, e)),
     }
+}
+
+/// Removes `.tmp-*` files left by a writer that was killed mid-write (we hold the lock).
+fn remove_stale_temp_files(dir: &Path) -> Result<(), Error> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(".tmp-"));
+        if stale {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {

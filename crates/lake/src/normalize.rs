@@ -260,12 +260,13 @@ fn is_external_id_key(k: &str) -> bool {
 }
 
 fn may_mention_external_id(text: &str) -> bool {
-    use memchr::memmem::Finder;
-    use std::sync::LazyLock;
-    // Built once: constructing a searcher costs more than most searches.
-    static LOWER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"xternal"));
-    static UPPER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"XTERNAL"));
-    LOWER.find(text.as_bytes()).is_some() || UPPER.find(text.as_bytes()).is_some()
+    // IAM condition keys are case-insensitive (`sts:ExTernalId` is valid): look for "xternal"
+    // in any case. 'x' is rare in JSON, so few candidates need the full comparison.
+    let b = text.as_bytes();
+    memchr::memchr2_iter(b'x', b'X', b).any(|i| {
+        b.get(i + 1..i + 7)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(b"ternal"))
+    })
 }
 
 #[cfg(test)]
@@ -374,6 +375,10 @@ mod tests {
             !out.contains(secret) && !out.contains("other") && out.contains(&f),
             "{out}"
         );
+
+        let mixed = r#"{"Condition":{"StringEquals":{"sts:ExTernalID":"s3cr3t-vendor-id"}}}"#;
+        let out = fp.redact_json(mixed);
+        assert!(!out.contains(secret) && out.contains(&f), "{out}");
 
         let plain = r#"{"bucketName":"b"}"#;
         assert!(matches!(fp.redact_json(plain), Cow::Borrowed(_)));
