@@ -61,7 +61,14 @@ macro_rules! embed_sql {
 
 /// The reports, in the order `crosstrail report --list` shows them.
 /// Adding a report: put `queries/<name>.sql` in place and add `embed_sql!("<name>")` here.
-const REPORTS: &[Report] = &[];
+const REPORTS: &[Report] = &[
+    embed_sql!("third-parties"),
+    embed_sql!("last-activity"),
+    embed_sql!("timeline"),
+    embed_sql!("blast-radius"),
+    embed_sql!("external-id"),
+    embed_sql!("access-denied"),
+];
 
 /// Views registered in every session, in dependency order. `events` and `sessions` come from
 /// `queries/views/`; `session_actions` lives at the top of `queries/` because people read it as
@@ -73,6 +80,16 @@ pub(crate) const VIEWS: &[Report] = &[
     embed_sql!(view "roles"),
     embed_sql!(view "role_trust"),
     embed_sql!(view "role_policies"),
+    // Third parties (issue 4): who is who, then sessions and chains, then what they did.
+    embed_sql!(view "input_notes"),
+    embed_sql!(view "own_set"),
+    embed_sql!(view "party_classes"),
+    embed_sql!(view "trust_classified"),
+    embed_sql!(view "trust_reach"),
+    embed_sql!(view "session_chains"),
+    embed_sql!(view "third_party_sessions"),
+    embed_sql!(view "third_party_activity"),
+    embed_sql!(view "third_party_actions"),
 ];
 
 /// `own_accounts` when the caller does not list their accounts (registered instead of a table).
@@ -90,8 +107,10 @@ pub fn report(name: &str) -> Option<&'static Report> {
 
 /// Splits the first line of a `.sql` file, `-- name: description`, into `(name, description)`.
 ///
-/// `name` is made of lowercase ASCII letters, digits and `_`; the description is not empty.
-/// Returns `None` if the line does not have that shape.
+/// `name` is made of lowercase ASCII letters, digits, `_` and `-` (reports are typed on the
+/// command line: `crosstrail report last-activity`; views, which SQL names, use `_`), and
+/// starts with a letter; the description is not empty. Returns `None` if the line does not
+/// have that shape.
 pub const fn parse_header(sql: &str) -> Option<(&str, &str)> {
     let bytes = sql.as_bytes();
     let mut end = 0;
@@ -118,9 +137,12 @@ pub const fn parse_header(sql: &str) -> Option<(&str, &str)> {
     if name.is_empty() || description.is_empty() {
         return None;
     }
+    if !name[0].is_ascii_lowercase() {
+        return None;
+    }
     let mut i = 0;
     while i < name.len() {
-        if !matches!(name[i], b'a'..=b'z' | b'0'..=b'9' | b'_') {
+        if !matches!(name[i], b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-') {
             return None;
         }
         i += 1;
@@ -176,6 +198,10 @@ mod tests {
         );
         assert_eq!(parse_header("-- a1: d\r\nSELECT 1"), Some(("a1", "d")));
         assert_eq!(
+            parse_header("-- last-activity: when roles were used"),
+            Some(("last-activity", "when roles were used"))
+        );
+        assert_eq!(
             parse_header("-- only_line: described"),
             Some(("only_line", "described"))
         );
@@ -188,6 +214,8 @@ mod tests {
             "-- two words: bad name",
             "-- empty:  ",
             "-- : no name",
+            "-- -dash: starts with a dash",
+            "-- 1st: starts with a digit",
             "-- name:no space",
             "\n-- name: not on the first line",
         ] {
@@ -252,7 +280,16 @@ mod tests {
                 "session_actions",
                 "roles",
                 "role_trust",
-                "role_policies"
+                "role_policies",
+                "input_notes",
+                "own_set",
+                "party_classes",
+                "trust_classified",
+                "trust_reach",
+                "session_chains",
+                "third_party_sessions",
+                "third_party_activity",
+                "third_party_actions",
             ]
         );
         assert!(VIEWS.iter().all(|v| !v.description.is_empty()));

@@ -2,4 +2,5 @@
 
 mod fixtures;
 mod readonly;
+mod reports;
 mod session;

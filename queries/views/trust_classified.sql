@@ -1,0 +1,55 @@
+-- trust_classified: every principal of every role's trust policy (latest IAM snapshot), classified by party_classes, with the conditions that narrow it
+--
+-- One row per role_trust row. `narrowed_by` lists the condition keys that restrict who can use
+-- the grant (sts:ExternalId, aws:PrincipalOrgID, aws:SourceAccount, <provider>:sub, ...);
+-- `conditions` is the statement's Condition block without its External IDs. Deny statements
+-- and NotPrincipal entries are kept: `effect` and `not_principal` say what they are.
+-- Empty when no IAM snapshot was loaded (`crosstrail ingest --iam`).
+WITH keyed AS (
+    SELECT
+        *,
+        CASE
+            WHEN principal_kind = 'public' THEN 'public'
+            WHEN principal_type = 'Service' THEN 'service'
+            WHEN principal_type = 'Federated' THEN 'idp'
+            WHEN principal_kind = 'unique_id' THEN 'deleted'
+            WHEN principal_account_id IS NOT NULL THEN 'account'
+            ELSE 'other'
+        END AS party_type,
+        CASE
+            WHEN principal_kind = 'public' THEN '*'
+            WHEN principal_type IN ('Service', 'Federated') THEN coalesce(principal, '')
+            WHEN principal_kind = 'unique_id' THEN coalesce(principal, '')
+            WHEN principal_account_id IS NOT NULL THEN coalesce(principal_account_id, '')
+            ELSE coalesce(principal, '')
+        END AS party_value
+    FROM role_trust
+)
+SELECT
+    t.account_id,
+    t.role_arn,
+    t.role_name,
+    t.statement_index,
+    t.effect,
+    coalesce(t.not_principal, false) AS not_principal,
+    t.principal_type,
+    t.principal,
+    t.principal_kind,
+    t.principal_account_id,
+    c.party_class,
+    c.party,
+    c.party_account_id,
+    c.vendor_source,
+    c.third_party,
+    coalesce(t.requires_external_id, false) AS requires_external_id,
+    t.external_id_fingerprints,
+    t.external_id_lengths,
+    t.narrowing_conditions,
+    coalesce(array_to_string(t.narrowing_conditions, ', '), '') AS narrowed_by,
+    t.conditions,
+    t.actions
+FROM keyed AS t
+JOIN party_classes AS c
+  ON c.role_account_id = t.account_id
+ AND c.party_type = t.party_type
+ AND c.party_value = t.party_value
