@@ -13,7 +13,6 @@ use crosstrail_synth::Spec;
 use crate::args::DemoArgs;
 use crate::ingest::{IngestConfig, run_config};
 
-const OVERVIEW: &str = include_str!("../../../queries/demo/overview.sql");
 const MARKER: &str = ".crosstrail-demo";
 
 pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -78,20 +77,24 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
 
-        eprintln!("\nThird-party sessions in the sample (own accounts: {own_list}):");
+        eprintln!("\nThird-party roles in the sample, last activity (crosstrail report last-activity; own accounts: {own_list}):");
         let mut out = BufWriter::new(std::io::stdout().lock());
-        write_dataframe(format, session.sql(OVERVIEW).await?, &mut out).await?;
+        let overview = crosstrail_query::report("last-activity")
+            .ok_or_else(|| anyhow::anyhow!("the last-activity report is missing"))?;
+        write_dataframe(format, session.sql(overview.sql).await?, &mut out).await?;
         out.flush()?;
         anyhow::Ok(())
     })?;
     let lake = lake.display();
     eprintln!(
-        "\nExplore further:\n\
+        "\nExplore further (the same lake, your own questions):\n\
+         \x20 crosstrail report --list\n\
+         \x20 crosstrail report third-parties --lake {lake} --own-accounts {own_list} --vendors {vendors}\n\
+         \x20 crosstrail report timeline --lake {lake} --own-accounts {own_list} --vendors {vendors} --vendor \"Delta Consulting\"\n\
+         \x20 crosstrail report external-id --lake {lake} --own-accounts {own_list} --vendors {vendors}\n\
          \x20 crosstrail sql --lake {lake} \"SHOW TABLES\"\n\
-         \x20 crosstrail sql --lake {lake} --own-accounts {own_list} \\\n\
-         \x20     \"SELECT role_arn, caller_account_id, count(*) FROM sessions WHERE caller_account_id NOT IN (SELECT account_id FROM own_accounts) GROUP BY 1, 2\"\n\
-         \x20 crosstrail sql --lake {lake} \"SELECT session_start, role_arn, event_time, event_source, event_name, error_code FROM session_actions ORDER BY event_time DESC LIMIT 20\"\n\
-         \x20 crosstrail sql --lake {lake} --format csv \"SELECT * FROM events WHERE error_code IS NOT NULL\" > errors.csv"
+         \x20 crosstrail sql --lake {lake} --format csv \"SELECT * FROM events WHERE error_code IS NOT NULL\" > errors.csv",
+        vendors = vendors_file.display()
     );
     Ok(ExitCode::SUCCESS)
 }
