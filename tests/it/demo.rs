@@ -25,7 +25,7 @@ fn demo_names_the_vendors_and_runs_again_in_its_directory() {
         &std::fs::read(dir.join("logs/truth.json")).expect("the demo writes its truth"),
     )
     .expect("truth.json");
-    // Every vendor with a session in the sample has a row in the overview.
+    // Every vendor with a session in the sample has a row in the overview (last-activity).
     let active: BTreeSet<&str> = truth.sessions.iter().map(|s| s.vendor.as_str()).collect();
     assert!(active.contains("Acme Monitoring"), "{active:?}");
     for vendor in &active {
@@ -36,7 +36,7 @@ fn demo_names_the_vendors_and_runs_again_in_its_directory() {
     }
     let header = first.stdout.lines().next().expect("a header");
     assert!(
-        header.starts_with("third_party,account,role_arn,sessions"),
+        header.starts_with("account_id,role_name,role_arn,third_parties,sessions"),
         "{header}"
     );
     // The summary and the next steps go to stderr, not into the data.
