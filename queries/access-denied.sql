@@ -26,24 +26,11 @@ failed AS (
         coalesce(a.error_code, a.session_error_code) AS error_code,
         coalesce(a.error_message, a.session_error_message) AS error_message,
         coalesce(a.event_time, a.session_start) AS event_time
-    FROM third_party_activity AS a
-    CROSS JOIN report_params AS p
+    FROM activity_in_scope AS a
     -- failed actions, and failed AssumeRole calls at the root of a chain (a failed chained
     -- call is already a failed action of its parent)
     WHERE (a.error_code IS NOT NULL
            OR (a.event_id IS NULL AND a.session_error_code IS NOT NULL AND a.depth = 0))
-      AND (p.vendor IS NULL
-           OR lower(a.party) = lower(p.vendor)
-           OR a.party_account_id = p.vendor
-           OR a.root_caller_account_id = p.vendor)
-      AND (p.role IS NULL OR a.role_arn = p.role OR a.role_name = p.role)
-      AND (p.session IS NULL
-           OR p.session IN (a.session_event_id, a.session_key, a.role_session_name,
-                            a.root_session_event_id, a.root_session_key))
-      AND (p.access_key IS NULL OR a.access_key_id = p.access_key OR a.session_key = p.access_key)
-      AND (p.source_ip IS NULL OR coalesce(a.source_ip, a.session_source_ip) = p.source_ip)
-      AND (p.from_time IS NULL OR coalesce(a.event_time, a.session_start) >= p.from_time)
-      AND (p.to_time IS NULL OR coalesce(a.event_time, a.session_start) < p.to_time)
 ),
 grouped AS (
     SELECT

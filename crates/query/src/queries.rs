@@ -89,6 +89,7 @@ pub(crate) const VIEWS: &[Report] = &[
     embed_sql!(view "session_chains"),
     embed_sql!(view "third_party_sessions"),
     embed_sql!(view "third_party_activity"),
+    embed_sql!(view "activity_in_scope"),
     embed_sql!(view "third_party_actions"),
 ];
 
@@ -289,6 +290,7 @@ mod tests {
                 "session_chains",
                 "third_party_sessions",
                 "third_party_activity",
+                "activity_in_scope",
                 "third_party_actions",
             ]
         );
