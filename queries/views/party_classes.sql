@@ -38,22 +38,9 @@ vendor_accounts AS (
 keys AS (
     SELECT DISTINCT
         account_id AS role_account_id,
-        CASE
-            WHEN principal_kind = 'public' THEN 'public'
-            WHEN principal_type = 'Service' THEN 'service'
-            WHEN principal_type = 'Federated' THEN 'idp'
-            WHEN principal_kind = 'unique_id' THEN 'deleted'
-            WHEN principal_account_id IS NOT NULL THEN 'account'
-            ELSE 'other'
-        END AS party_type,
-        CASE
-            WHEN principal_kind = 'public' THEN '*'
-            WHEN principal_type IN ('Service', 'Federated') THEN coalesce(principal, '')
-            WHEN principal_kind = 'unique_id' THEN coalesce(principal, '')
-            WHEN principal_account_id IS NOT NULL THEN coalesce(principal_account_id, '')
-            ELSE coalesce(principal, '')
-        END AS party_value
-    FROM role_trust
+        party_type,
+        party_value
+    FROM trust_keys
     UNION
     SELECT DISTINCT
         coalesce(role_account_id, '') AS role_account_id,

@@ -6,24 +6,7 @@
 -- and NotPrincipal entries are kept: `effect` and `not_principal` say what they are.
 -- Empty when no IAM snapshot was loaded (`crosstrail ingest --iam`).
 WITH keyed AS (
-    SELECT
-        *,
-        CASE
-            WHEN principal_kind = 'public' THEN 'public'
-            WHEN principal_type = 'Service' THEN 'service'
-            WHEN principal_type = 'Federated' THEN 'idp'
-            WHEN principal_kind = 'unique_id' THEN 'deleted'
-            WHEN principal_account_id IS NOT NULL THEN 'account'
-            ELSE 'other'
-        END AS party_type,
-        CASE
-            WHEN principal_kind = 'public' THEN '*'
-            WHEN principal_type IN ('Service', 'Federated') THEN coalesce(principal, '')
-            WHEN principal_kind = 'unique_id' THEN coalesce(principal, '')
-            WHEN principal_account_id IS NOT NULL THEN coalesce(principal_account_id, '')
-            ELSE coalesce(principal, '')
-        END AS party_value
-    FROM role_trust
+    SELECT * FROM trust_keys
 )
 SELECT
     t.account_id,

@@ -83,6 +83,7 @@ pub(crate) const VIEWS: &[Report] = &[
     // Third parties (issue 4): who is who, then sessions and chains, then what they did.
     embed_sql!(view "input_notes"),
     embed_sql!(view "own_set"),
+    embed_sql!(view "trust_keys"),
     embed_sql!(view "party_classes"),
     embed_sql!(view "trust_classified"),
     embed_sql!(view "trust_reach"),
@@ -284,6 +285,7 @@ mod tests {
                 "role_policies",
                 "input_notes",
                 "own_set",
+                "trust_keys",
                 "party_classes",
                 "trust_classified",
                 "trust_reach",

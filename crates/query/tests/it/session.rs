@@ -52,7 +52,7 @@ async fn empty_lake_has_every_table_with_its_schema_and_no_rows() {
         "table_name\nactivity_in_scope\nevents\nevents_all\ninput_notes\norg_accounts\nown_accounts\nown_set\n\
          party_classes\nreport_params\nrole_policies\nrole_policies_all\nrole_trust\nrole_trust_all\n\
          roles\nroles_all\nsession_actions\nsession_chains\nsessions\nsessions_all\nthird_party_actions\n\
-         third_party_activity\nthird_party_sessions\ntrust_classified\ntrust_reach\nvendors\n"
+         third_party_activity\nthird_party_sessions\ntrust_classified\ntrust_keys\ntrust_reach\nvendors\n"
     );
     session.sql("SHOW TABLES").await.expect("SHOW TABLES plans");
 
