@@ -31,6 +31,7 @@
 
 pub mod accounts;
 pub mod arn;
+pub mod catalog;
 pub mod policy;
 pub mod snapshot;
 mod time;
