@@ -32,6 +32,8 @@
 pub mod accounts;
 pub mod arn;
 pub mod catalog;
+pub mod eval;
+pub mod generate;
 pub mod policy;
 pub mod snapshot;
 mod time;
