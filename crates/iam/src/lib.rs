@@ -34,6 +34,8 @@ pub mod arn;
 pub mod catalog;
 pub mod eval;
 pub mod generate;
+pub mod mapping;
+pub mod observe;
 pub mod policy;
 pub mod snapshot;
 mod time;
