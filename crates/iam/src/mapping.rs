@@ -5,6 +5,10 @@
 //! that action. Everything else is data: `data/event_actions.tsv`, one row per exception with
 //! its source (eventSource prefix renames, S3's renamed and one-to-many events, KMS `ReEncrypt`,
 //! Lambda `Invoke`, DynamoDB PartiQL and transactions, API Gateway verbs, permission-free calls).
+//! A few rows read `requestParameters`: S3 object calls naming a `versionId` need the
+//! `...Version...` action, PartiQL calls need one action per statement verb, and
+//! `TransactWriteItems` one per item kind; when the request cannot tell, the event is
+//! [`EventClass::Unmapped`] with a `*-unreadable` rule rather than a guess.
 //!
 //! Resolution order, first hit wins:
 //! 1. a row for exactly (eventSource, eventName);
@@ -53,7 +57,8 @@ pub struct EventRef<'a> {
     pub identity_type: Option<&'a str>,
     /// `errorCode`, `None` on success.
     pub error_code: Option<&'a str>,
-    /// `requestParameters` as raw JSON text (read for DynamoDB PartiQL and transactions).
+    /// `requestParameters` as raw JSON text (read for S3 `versionId`, DynamoDB PartiQL and
+    /// transactions).
     pub request_parameters: Option<&'a str>,
 }
 
@@ -131,6 +136,9 @@ pub enum RowClass {
     Rename,
     /// Several actions for one call.
     OneToMany,
+    /// S3 object calls: the first action, or the second (`...Version...`) when the request
+    /// names a `versionId`.
+    ByVersionId,
     /// DynamoDB PartiQL: the action follows each statement's verb.
     ByStatement,
     /// DynamoDB `TransactWriteItems`: one action per item type.
@@ -147,6 +155,7 @@ impl RowClass {
             "prefix" => RowClass::Prefix,
             "rename" => RowClass::Rename,
             "one-to-many" => RowClass::OneToMany,
+            "by-version-id" => RowClass::ByVersionId,
             "by-statement" => RowClass::ByStatement,
             "by-transact-items" => RowClass::ByTransactItems,
             "http-verb" => RowClass::HttpVerb,
@@ -161,6 +170,7 @@ impl RowClass {
             RowClass::Prefix => "prefix",
             RowClass::Rename => "rename",
             RowClass::OneToMany => "one-to-many",
+            RowClass::ByVersionId => "by-version-id",
             RowClass::ByStatement => "by-statement",
             RowClass::ByTransactItems => "by-transact-items",
             RowClass::HttpVerb => "http-verb",
@@ -171,12 +181,18 @@ impl RowClass {
 
 struct Table {
     rows: Vec<ExceptionRow>,
-    /// (event_source, event_name) -> row, for exact rows.
-    exact: HashMap<(String, String), usize>,
-    /// event_source -> (the IAM prefix of its `prefix` row, the row).
-    prefixes: HashMap<String, (String, usize)>,
-    /// event_source -> `Name*` rows, in file order.
-    patterns: HashMap<String, Vec<usize>>,
+    /// Lower-case event_source -> its rules.
+    sources: HashMap<String, SourceRules>,
+}
+
+#[derive(Default)]
+struct SourceRules {
+    /// The IAM prefix of the source's `prefix` row, and that row.
+    prefix: Option<(String, usize)>,
+    /// event_name -> row, for exact rows.
+    exact: HashMap<String, usize>,
+    /// `Name*` rows, in file order.
+    patterns: Vec<usize>,
 }
 
 fn table() -> &'static Table {
@@ -187,9 +203,7 @@ fn table() -> &'static Table {
 fn parse_table(text: &str) -> Result<Table, String> {
     let mut t = Table {
         rows: Vec::new(),
-        exact: HashMap::new(),
-        prefixes: HashMap::new(),
-        patterns: HashMap::new(),
+        sources: HashMap::new(),
     };
     let mut header_seen = false;
     for (i, line) in text.lines().enumerate() {
@@ -228,30 +242,28 @@ fn parse_table(text: &str) -> Result<Table, String> {
             line: i + 1,
         };
         let at = t.rows.len();
+        let rules = t.sources.entry(event_source).or_default();
         if name == "*" {
             let prefix = match (class, &row.actions[..]) {
                 (RowClass::Prefix, [one]) => one.strip_suffix(":*"),
                 _ => None,
             }
             .ok_or_else(|| bad("a `*` row must be class prefix with actions `prefix:*`"))?;
-            if t.prefixes
-                .insert(event_source, (prefix.to_owned(), at))
-                .is_some()
-            {
+            if rules.prefix.replace((prefix.to_owned(), at)).is_some() {
                 return Err(bad("duplicate prefix row"));
             }
         } else if class == RowClass::Prefix {
             return Err(bad("class prefix needs event_name `*`"));
+        } else if class == RowClass::ByVersionId && row.actions.len() != 2 {
+            return Err(bad(
+                "by-version-id lists the unversioned and the versioned action",
+            ));
         } else if let Some(head) = name.strip_suffix('*') {
             if head.is_empty() || head.contains('*') {
                 return Err(bad("a name pattern is `Name*`"));
             }
-            t.patterns.entry(event_source).or_default().push(at);
-        } else if t
-            .exact
-            .insert((event_source, name.to_owned()), at)
-            .is_some()
-        {
+            rules.patterns.push(at);
+        } else if rules.exact.insert(name.to_owned(), at).is_some() {
             return Err(bad("duplicate row"));
         }
         t.rows.push(row);
@@ -270,10 +282,19 @@ pub fn exception_rows() -> &'static [ExceptionRow] {
 /// The IAM prefix for an `eventSource`: its `prefix` row if any (`monitoring.amazonaws.com` ->
 /// `cloudwatch`), else its first host label.
 pub fn iam_prefix(event_source: &str) -> &str {
-    let lower = event_source.to_ascii_lowercase();
-    match table().prefixes.get(&lower) {
+    match source_rules(event_source).and_then(|r| r.prefix.as_ref()) {
         Some((p, _)) => p,
         None => event_source.split('.').next().unwrap_or(event_source),
+    }
+}
+
+/// The rules of an eventSource (case-insensitive; allocates only for upper-case input).
+fn source_rules(event_source: &str) -> Option<&'static SourceRules> {
+    let source = event_source.trim();
+    if source.bytes().any(|b| b.is_ascii_uppercase()) {
+        table().sources.get(&source.to_ascii_lowercase())
+    } else {
+        table().sources.get(source)
     }
 }
 
@@ -355,21 +376,21 @@ pub fn map_event(ev: &EventRef) -> Mapped {
 /// (actions, rule, needs no permission).
 fn resolve(ev: &EventRef) -> (Vec<String>, &'static str, bool) {
     let t = table();
-    let source = ev.event_source.trim().to_ascii_lowercase();
+    let rules = source_rules(ev.event_source);
     let name = ev.event_name.trim();
     let catalog = Catalog::get();
-    let renamed = t.prefixes.get(&source);
+    let renamed = rules.and_then(|r| r.prefix.as_ref());
     let prefix = match renamed {
         Some((p, _)) => p.as_str(),
-        None => source.split('.').next().unwrap_or(""),
+        None => ev.event_source.trim().split('.').next().unwrap_or(""),
     };
     let stripped = strip_version_suffix(name);
     for (candidate, default_rule) in [(Some(name), "default"), (stripped, "version-suffix")] {
         let Some(candidate) = candidate else { continue };
-        if let Some(&at) = t.exact.get(&(source.clone(), candidate.to_owned())) {
+        if let Some(&at) = rules.and_then(|r| r.exact.get(candidate)) {
             return apply_row(&t.rows[at], ev);
         }
-        if let Some(info) = catalog.lookup(&format!("{prefix}:{candidate}")) {
+        if let Some(info) = catalog.lookup_parts(prefix, candidate) {
             let rule = match (default_rule, renamed) {
                 ("default", Some(&(_, at))) => t.rows[at].id.as_str(),
                 _ => default_rule,
@@ -377,14 +398,12 @@ fn resolve(ev: &EventRef) -> (Vec<String>, &'static str, bool) {
             return (vec![info.full()], rule, false);
         }
     }
-    if let Some(rows) = t.patterns.get(&source) {
-        let base = stripped.unwrap_or(name);
-        for &at in rows {
-            let row = &t.rows[at];
-            let head = row.event_name.trim_end_matches('*');
-            if base.len() > head.len() && base.starts_with(head) {
-                return apply_row(row, ev);
-            }
+    let base = stripped.unwrap_or(name);
+    for &at in rules.map_or(&[][..], |r| &r.patterns[..]) {
+        let row = &t.rows[at];
+        let head = row.event_name.trim_end_matches('*');
+        if base.len() > head.len() && base.starts_with(head) {
+            return apply_row(row, ev);
         }
     }
     (Vec::new(), "unmapped", false)
@@ -394,6 +413,10 @@ fn apply_row(row: &'static ExceptionRow, ev: &EventRef) -> (Vec<String>, &'stati
     let rule = row.id.as_str();
     match row.class {
         RowClass::NoPermission => (row.actions.clone(), rule, true),
+        RowClass::ByVersionId => {
+            let which = usize::from(names_version(ev.request_parameters));
+            (row.actions[which..=which].to_vec(), rule, false)
+        }
         RowClass::ByStatement => match partiql_actions(ev.request_parameters) {
             Some(actions) => (in_row_order(row, &actions), rule, false),
             None => (Vec::new(), "partiql-statement-unreadable", false),
@@ -447,6 +470,20 @@ pub fn strip_version_suffix(name: &str) -> Option<&str> {
     let cut = date8.or(underscored)?;
     // Something alphabetic must remain, ending in a letter (not a digit run we split).
     (cut > 0 && b[cut - 1].is_ascii_alphabetic()).then(|| &name[..cut])
+}
+
+#[derive(Deserialize)]
+struct VersionParams {
+    #[serde(rename = "versionId", alias = "VersionId")]
+    version_id: Option<String>,
+}
+
+/// Whether an S3 request names an object version (`"versionId"` in requestParameters).
+fn names_version(request_parameters: Option<&str>) -> bool {
+    request_parameters
+        .and_then(|p| serde_json::from_str::<VersionParams>(p).ok())
+        .and_then(|p| p.version_id)
+        .is_some_and(|v| !v.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -578,6 +615,17 @@ mod tests {
         (S3, "ListMultipartUploads", None, EventClass::Used, &["s3:ListBucketMultipartUploads"]),
         (S3, "ListParts", None, EventClass::Used, &["s3:ListMultipartUploadParts"]),
         (S3, "HeadObject", None, EventClass::Used, &["s3:GetObject"]),
+        (S3, "HeadObject", Some(r#"{"bucketName":"b","key":"k","versionId":"3HL4kqtJlcpXroDTDmJ"}"#), EventClass::Used, &["s3:GetObjectVersion"]),
+        (S3, "GetObject", Some(r#"{"bucketName":"b","key":"k"}"#), EventClass::Used, &["s3:GetObject"]),
+        (S3, "GetObject", Some(r#"{"bucketName":"b","key":"k","versionId":"null"}"#), EventClass::Used, &["s3:GetObjectVersion"]),
+        (S3, "DeleteObject", None, EventClass::Used, &["s3:DeleteObject"]),
+        (S3, "DeleteObject", Some(r#"{"versionId":"v1"}"#), EventClass::Used, &["s3:DeleteObjectVersion"]),
+        (S3, "GetObjectAcl", Some(r#"{"acl":"","versionId":"v1"}"#), EventClass::Used, &["s3:GetObjectVersionAcl"]),
+        (S3, "PutObjectAcl", Some(r#"{"acl":""}"#), EventClass::Used, &["s3:PutObjectAcl"]),
+        (S3, "GetObjectTagging", Some(r#"{"tagging":"","versionId":"v1"}"#), EventClass::Used, &["s3:GetObjectVersionTagging"]),
+        (S3, "PutObjectTagging", Some(r#"{"tagging":"","VersionId":"v1"}"#), EventClass::Used, &["s3:PutObjectVersionTagging"]),
+        (S3, "DeleteObjectTagging", Some("not json"), EventClass::Used, &["s3:DeleteObjectTagging"]),
+        (S3, "GetObjectAttributes", Some(r#"{"versionId":""}"#), EventClass::Used, &["s3:GetObjectAttributes"]),
         (S3, "SelectObjectContent", None, EventClass::Used, &["s3:GetObject"]),
         (S3, "CopyObject", None, EventClass::Used, &["s3:GetObject", "s3:PutObject"]),
         (S3, "UploadPartCopy", None, EventClass::Used, &["s3:GetObject", "s3:PutObject"]),
@@ -1091,6 +1139,7 @@ mod tests {
             format!("{head}x.amazonaws.com\t*\ty:*\trename\tsrc\n"),
             format!("{head}x.amazonaws.com\tX\ty:*\tprefix\tsrc\n"),
             format!("{head}x.amazonaws.com\tA*B*\ty:Z\trename\tsrc\n"),
+            format!("{head}x.amazonaws.com\tA\ty:Z\tby-version-id\tsrc\n"),
         ] {
             assert!(parse_table(&bad).is_err(), "{bad:?}");
         }
