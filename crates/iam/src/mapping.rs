@@ -67,14 +67,16 @@ pub struct EventRef<'a> {
 pub enum EventClass {
     /// The call was authorized: evidence the actions are used. Errors other than authorization
     /// failures (NoSuchEntity, Throttling, validation) normally come after authorization, so
-    /// they count here too (DOMAIN.md 2.3, a design decision).
+    /// they count here too (DOMAIN.md 2.3, a design decision), as does EC2's
+    /// `DryRunOperation` ("the request would have succeeded").
     Used,
     /// An authorization failure: the actions were attempted, not granted.
     Denied,
     /// A call that needs no IAM permission (`sts:GetCallerIdentity`, sign-in events).
     NoPermission,
     /// Not the caller's authorization: AWS service events, Insights events, console sign-in and
-    /// console actions, VPC endpoint events, and calls made by an AWS service principal.
+    /// console actions, VPC endpoint events, calls made by an AWS service principal, and calls
+    /// that failed authentication (expired token, bad signature: rule `authentication-failure`).
     NotEvidence,
     /// No catalog action results; `actions` is empty.
     Unmapped,
@@ -103,7 +105,7 @@ pub struct Mapped {
     /// calls that have no catalog action); only [`EventClass::Used`] is evidence of use.
     pub actions: Vec<String>,
     /// Which rule decided: `default`, `exception:<event_source>/<event_name>` (the table row),
-    /// `version-suffix`, `not-evidence`, `unmapped`, or a `*-unreadable` rule when
+    /// `version-suffix`, `not-evidence`, `authentication-failure`, `unmapped`, or a `*-unreadable` rule when
     /// requestParameters could not tell which actions a DynamoDB call used.
     pub rule: &'static str,
 }
@@ -308,28 +310,61 @@ pub fn permission_free_actions() -> impl Iterator<Item = &'static str> {
         .flat_map(|r| r.actions.iter().map(String::as_str))
 }
 
+/// `error_code` without a `Client.` / `Server.` namespace (EC2 writes `Client.UnauthorizedOperation`).
+fn bare_code(error_code: &str) -> &str {
+    let code = error_code.trim();
+    code.split_once('.')
+        .filter(|(ns, _)| ns.eq_ignore_ascii_case("client") || ns.eq_ignore_ascii_case("server"))
+        .map_or(code, |(_, rest)| rest)
+}
+
+fn ends_with_ci(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len()
+        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
 /// Whether `error_code` is an authorization failure (the call was attempted, not granted):
 /// `AccessDenied`, `AccessDeniedException`, `UnauthorizedOperation`,
-/// `Client.UnauthorizedOperation` and their relatives, case-insensitive.
+/// `Client.UnauthorizedOperation` and their relatives (`VpceAccessDenied`, SNS's
+/// `AuthorizationError`, ...), case-insensitive.
 pub fn is_authorization_failure(error_code: &str) -> bool {
-    let code = error_code.trim();
-    let code = code
-        .split_once('.')
-        .filter(|(ns, _)| ns.eq_ignore_ascii_case("client") || ns.eq_ignore_ascii_case("server"))
-        .map_or(code, |(_, rest)| rest);
-    const FAILURES: [&str; 10] = [
-        "AccessDenied",
-        "AccessDeniedException",
+    let code = bare_code(error_code);
+    const FAILURES: [&str; 8] = [
         "UnauthorizedOperation",
         "UnauthorizedAccess",
         "UnauthorizedException",
         "AuthorizationError",
         "AuthorizationErrorException",
-        "AuthFailure",
         "Forbidden",
         "ForbiddenException",
+        "AccessDeniedError",
     ];
-    FAILURES.iter().any(|f| f.eq_ignore_ascii_case(code))
+    ends_with_ci(code, "AccessDenied")
+        || ends_with_ci(code, "AccessDeniedException")
+        || FAILURES.iter().any(|f| f.eq_ignore_ascii_case(code))
+}
+
+/// Whether `error_code` says the caller was not authenticated (expired or invalid credentials,
+/// bad signature): no authorization decision was made, so the event is no evidence either way.
+pub fn is_authentication_failure(error_code: &str) -> bool {
+    let code = bare_code(error_code);
+    const FAILURES: [&str; 11] = [
+        "AuthFailure",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidSignatureException",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "InvalidAccessKeyId",
+        "UnrecognizedClientException",
+    ];
+    // CloudTrail itself prefixes its own: `CloudTrailInvalidClientTokenIdException`.
+    ends_with_ci(code, "InvalidClientTokenId")
+        || ends_with_ci(code, "InvalidClientTokenIdException")
+        || FAILURES.iter().any(|f| f.eq_ignore_ascii_case(code))
 }
 
 /// `eventType` values that are not a principal's API call (DOMAIN.md 2.3).
@@ -349,8 +384,9 @@ pub fn map_event(ev: &EventRef) -> Mapped {
         || ev
             .identity_type
             .is_some_and(|t| t.eq_ignore_ascii_case("AWSService"));
+    let unauthenticated = ev.error_code.is_some_and(is_authentication_failure);
     let (actions, rule, no_permission) = resolve(ev);
-    let class = if not_evidence {
+    let class = if not_evidence || unauthenticated {
         EventClass::NotEvidence
     } else if no_permission {
         EventClass::NoPermission
@@ -361,7 +397,9 @@ pub fn map_event(ev: &EventRef) -> Mapped {
     } else {
         EventClass::Used
     };
-    let rule = if not_evidence && actions.is_empty() {
+    let rule = if unauthenticated && !not_evidence {
+        "authentication-failure"
+    } else if not_evidence && actions.is_empty() {
         "not-evidence"
     } else {
         rule
@@ -701,6 +739,7 @@ mod tests {
         (SIGNIN, "CredentialChallenge", None, EventClass::NoPermission, &[]),
         (SIGNIN, "CredentialVerification", None, EventClass::NoPermission, &[]),
         (SIGNIN, "UserAuthentication", None, EventClass::NoPermission, &[]),
+        (SIGNIN, "GetSigninToken", None, EventClass::NoPermission, &[]),
         (APIGW, "GetRestApis", None, EventClass::Used, &["apigateway:GET"]),
         (APIGW, "CreateRestApi", None, EventClass::Used, &["apigateway:POST"]),
         (APIGW, "UpdateStage", None, EventClass::Used, &["apigateway:PATCH"]),
@@ -1088,6 +1127,34 @@ mod tests {
                 "{code}"
             );
         }
+        for code in [
+            "ExpiredToken",
+            "RequestExpired",
+            "CloudTrailInvalidClientTokenIdException",
+            "InvalidClientTokenId",
+            "Client.AuthFailure",
+            "SignatureDoesNotMatch",
+        ] {
+            let m = map_event(&EventRef {
+                error_code: Some(code),
+                ..base
+            });
+            assert_eq!(
+                (m.class, m.rule),
+                (EventClass::NotEvidence, "authentication-failure"),
+                "{code}"
+            );
+            assert!(!is_authorization_failure(code), "{code}");
+        }
+        // DryRun success: authorization passed.
+        assert_eq!(
+            map_event(&EventRef {
+                error_code: Some("Client.DryRunOperation"),
+                ..ev("ec2.amazonaws.com", "RunInstances")
+            })
+            .class,
+            EventClass::Used
+        );
         // Permission-free calls stay permission-free even if a policy denies them.
         let who = map_event(&EventRef {
             error_code: Some("AccessDenied"),
