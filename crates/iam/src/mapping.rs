@@ -6,7 +6,9 @@
 //! its source (eventSource prefix renames, S3's renamed and one-to-many events, KMS `ReEncrypt`,
 //! Lambda `Invoke`, DynamoDB PartiQL and transactions, API Gateway verbs, permission-free calls).
 //! A few rows read `requestParameters`: S3 object calls naming a `versionId` need the
-//! `...Version...` action, PartiQL calls need one action per statement verb, and
+//! `...Version...` action, calls that pass a role (`RunInstances` with an instance profile,
+//! `RegisterTaskDefinition` with a task role, ...) also used `iam:PassRole`, which CloudTrail
+//! never logs on its own, PartiQL calls need one action per statement verb, and
 //! `TransactWriteItems` one per item kind; when the request cannot tell, the event is
 //! [`EventClass::Unmapped`] with a `*-unreadable` rule rather than a guess.
 //!
@@ -141,6 +143,9 @@ pub enum RowClass {
     /// S3 object calls: the first action, or the second (`...Version...`) when the request
     /// names a `versionId`.
     ByVersionId,
+    /// The first action, plus `iam:PassRole` when the request passes a role
+    /// (`iamInstanceProfile`, `role`, `roleARN`, `taskRoleArn`, `executionRoleArn`).
+    PassesRole,
     /// DynamoDB PartiQL: the action follows each statement's verb.
     ByStatement,
     /// DynamoDB `TransactWriteItems`: one action per item type.
@@ -158,6 +163,7 @@ impl RowClass {
             "rename" => RowClass::Rename,
             "one-to-many" => RowClass::OneToMany,
             "by-version-id" => RowClass::ByVersionId,
+            "passes-role" => RowClass::PassesRole,
             "by-statement" => RowClass::ByStatement,
             "by-transact-items" => RowClass::ByTransactItems,
             "http-verb" => RowClass::HttpVerb,
@@ -173,6 +179,7 @@ impl RowClass {
             RowClass::Rename => "rename",
             RowClass::OneToMany => "one-to-many",
             RowClass::ByVersionId => "by-version-id",
+            RowClass::PassesRole => "passes-role",
             RowClass::ByStatement => "by-statement",
             RowClass::ByTransactItems => "by-transact-items",
             RowClass::HttpVerb => "http-verb",
@@ -259,6 +266,12 @@ fn parse_table(text: &str) -> Result<Table, String> {
         } else if class == RowClass::ByVersionId && row.actions.len() != 2 {
             return Err(bad(
                 "by-version-id lists the unversioned and the versioned action",
+            ));
+        } else if class == RowClass::PassesRole
+            && (row.actions.len() != 2 || row.actions[1] != "iam:PassRole")
+        {
+            return Err(bad(
+                "passes-role lists the call's action, then iam:PassRole",
             ));
         } else if let Some(head) = name.strip_suffix('*') {
             if head.is_empty() || head.contains('*') {
@@ -451,6 +464,14 @@ fn apply_row(row: &'static ExceptionRow, ev: &EventRef) -> (Vec<String>, &'stati
     let rule = row.id.as_str();
     match row.class {
         RowClass::NoPermission => (row.actions.clone(), rule, true),
+        RowClass::PassesRole => {
+            let n = if passes_role(ev.request_parameters) {
+                2
+            } else {
+                1
+            };
+            (row.actions[..n].to_vec(), rule, false)
+        }
         RowClass::ByVersionId => {
             let which = usize::from(names_version(ev.request_parameters));
             (row.actions[which..=which].to_vec(), rule, false)
@@ -522,6 +543,33 @@ fn names_version(request_parameters: Option<&str>) -> bool {
         .and_then(|p| serde_json::from_str::<VersionParams>(p).ok())
         .and_then(|p| p.version_id)
         .is_some_and(|v| !v.is_empty())
+}
+
+/// The request fields that pass a role to a service, as CloudTrail writes them.
+#[derive(Deserialize)]
+struct RoleParams {
+    #[serde(rename = "iamInstanceProfile")]
+    instance_profile: Option<serde::de::IgnoredAny>,
+    role: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "roleARN", alias = "roleArn")]
+    role_arn: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "taskRoleArn")]
+    task_role_arn: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "executionRoleArn")]
+    execution_role_arn: Option<serde::de::IgnoredAny>,
+}
+
+/// Whether requestParameters pass a role (a non-null role field); `false` when unreadable.
+fn passes_role(request_parameters: Option<&str>) -> bool {
+    request_parameters
+        .and_then(|p| serde_json::from_str::<RoleParams>(p).ok())
+        .is_some_and(|p| {
+            p.instance_profile.is_some()
+                || p.role.is_some()
+                || p.role_arn.is_some()
+                || p.task_role_arn.is_some()
+                || p.execution_role_arn.is_some()
+        })
 }
 
 #[derive(Deserialize)]
@@ -740,6 +788,17 @@ mod tests {
         (SIGNIN, "CredentialVerification", None, EventClass::NoPermission, &[]),
         (SIGNIN, "UserAuthentication", None, EventClass::NoPermission, &[]),
         (SIGNIN, "GetSigninToken", None, EventClass::NoPermission, &[]),
+        ("ec2.amazonaws.com", "RunInstances", Some(r#"{"instancesSet":{"items":[{"imageId":"ami-1"}]},"instanceType":"t3.micro"}"#), EventClass::Used, &["ec2:RunInstances"]),
+        ("ec2.amazonaws.com", "RunInstances", Some(r#"{"instanceType":"t3.micro","iamInstanceProfile":{"arn":"arn:aws:iam::111122223333:instance-profile/p"}}"#), EventClass::Used, &["ec2:RunInstances", "iam:PassRole"]),
+        ("ec2.amazonaws.com", "AssociateIamInstanceProfile", None, EventClass::Used, &["ec2:AssociateIamInstanceProfile", "iam:PassRole"]),
+        ("ec2.amazonaws.com", "ReplaceIamInstanceProfileAssociation", None, EventClass::Used, &["ec2:ReplaceIamInstanceProfileAssociation", "iam:PassRole"]),
+        ("lambda.amazonaws.com", "CreateFunction20150331", None, EventClass::Used, &["lambda:CreateFunction", "iam:PassRole"]),
+        ("lambda.amazonaws.com", "UpdateFunctionConfiguration20150331v2", Some(r#"{"functionName":"f","timeout":30}"#), EventClass::Used, &["lambda:UpdateFunctionConfiguration"]),
+        ("lambda.amazonaws.com", "UpdateFunctionConfiguration20150331v2", Some(r#"{"functionName":"f","role":"arn:aws:iam::111122223333:role/r"}"#), EventClass::Used, &["lambda:UpdateFunctionConfiguration", "iam:PassRole"]),
+        ("ecs.amazonaws.com", "RegisterTaskDefinition", Some(r#"{"family":"f","executionRoleArn":"arn:aws:iam::111122223333:role/e"}"#), EventClass::Used, &["ecs:RegisterTaskDefinition", "iam:PassRole"]),
+        ("ecs.amazonaws.com", "RegisterTaskDefinition", Some(r#"{"family":"f","taskRoleArn":null}"#), EventClass::Used, &["ecs:RegisterTaskDefinition"]),
+        ("cloudformation.amazonaws.com", "CreateStack", Some(r#"{"stackName":"s","roleARN":"arn:aws:iam::111122223333:role/cfn"}"#), EventClass::Used, &["cloudformation:CreateStack", "iam:PassRole"]),
+        ("cloudformation.amazonaws.com", "UpdateStack", Some(r#"{"stackName":"s"}"#), EventClass::Used, &["cloudformation:UpdateStack"]),
         (APIGW, "GetRestApis", None, EventClass::Used, &["apigateway:GET"]),
         (APIGW, "CreateRestApi", None, EventClass::Used, &["apigateway:POST"]),
         (APIGW, "UpdateStage", None, EventClass::Used, &["apigateway:PATCH"]),
@@ -877,12 +936,8 @@ mod tests {
     #[test]
     fn version_suffixes() {
         let cases = [
-            ("CreateFunction20150331", "lambda:CreateFunction"),
             ("UpdateFunctionCode20150331v2", "lambda:UpdateFunctionCode"),
-            (
-                "UpdateFunctionConfiguration20150331v2",
-                "lambda:UpdateFunctionConfiguration",
-            ),
+            ("GetFunction20150331v2", "lambda:GetFunction"),
             ("PublishVersion20150331", "lambda:PublishVersion"),
             ("AddPermission20150331v2", "lambda:AddPermission"),
             ("ListTags20170331", "lambda:ListTags"),
@@ -895,6 +950,10 @@ mod tests {
                 "{name}"
             );
         }
+        // A stripped name still meets its exception row.
+        let m = map_event(&ev("lambda.amazonaws.com", "CreateFunction20150331"));
+        assert_eq!(m.rule, "exception:lambda.amazonaws.com/CreateFunction");
+        assert_eq!(m.actions, ["lambda:CreateFunction", "iam:PassRole"]);
         let m = map_event(&ev(
             "cloudfront.amazonaws.com",
             "UpdateDistribution2017_03_25",
@@ -1207,6 +1266,7 @@ mod tests {
             format!("{head}x.amazonaws.com\tX\ty:*\tprefix\tsrc\n"),
             format!("{head}x.amazonaws.com\tA*B*\ty:Z\trename\tsrc\n"),
             format!("{head}x.amazonaws.com\tA\ty:Z\tby-version-id\tsrc\n"),
+            format!("{head}x.amazonaws.com\tA\ty:Z,y:W\tpasses-role\tsrc\n"),
         ] {
             assert!(parse_table(&bad).is_err(), "{bad:?}");
         }

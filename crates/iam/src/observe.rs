@@ -5,7 +5,9 @@
 //! logged only when the trail has data events on for that resource type, so "never seen" means
 //! "unused" only if the lake holds data events from that event source. Some permissions are
 //! never logged at all (`iam:PassRole` is checked inside another call and has no event of its
-//! own). Such actions belong apart from "unused".
+//! own). Such actions belong apart from "unused", unless [`crate::mapping`] infers them from
+//! the call that carried them (`RunInstances` with an instance profile, `CreateFunction`:
+//! `iam:PassRole`), in which case they are used.
 //!
 //! The rules are data: `data/observability.tsv`, one row per action pattern with its source.
 //!
