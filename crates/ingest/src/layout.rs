@@ -1,7 +1,9 @@
 //! CloudTrail's object key layout (`AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/…`).
 //!
-//! Used to skip digest and Insights objects, to order work by day, and (for S3) to prune
-//! listings by account, region and date.
+//! Used to skip digest and Insights objects, to order work by day, and to prune listings
+//! (local folders and S3 prefixes) by account, region and date with a [`LayoutFilter`].
+
+use std::collections::BTreeSet;
 
 /// What a key holds, judged from its path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,6 +97,103 @@ pub fn parse_key(key: &str) -> KeyInfo {
     info
 }
 
+/// A delivery day, `(year, month, day)`.
+pub type Day = (u32, u32, u32);
+
+/// Which part of a trail to read (`--accounts`, `--regions`, `--from`, `--to`), judged from
+/// keys laid out as CloudTrail delivers them. With any field set, an object whose key does not
+/// show that field (an export file, a key outside `AWSLogs/`) is left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayoutFilter {
+    /// Only these accounts (12 digits).
+    pub accounts: Option<BTreeSet<String>>,
+    /// Only these region directories.
+    pub regions: Option<BTreeSet<String>>,
+    /// First delivery day, inclusive.
+    pub from: Option<Day>,
+    /// Last delivery day, inclusive.
+    pub to: Option<Day>,
+}
+
+impl LayoutFilter {
+    /// Whether the filter keeps everything.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_none() && self.regions.is_none() && self.from.is_none() && self.to.is_none()
+    }
+
+    fn admits_day(&self, day: Day) -> bool {
+        self.from.is_none_or(|f| day >= f) && self.to.is_none_or(|t| day <= t)
+    }
+
+    /// Whether the object at `key` (or path) is kept.
+    pub fn admits(&self, key: &str) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let info = parse_key(key);
+        let known = |set: &Option<BTreeSet<String>>, v: &Option<String>| match set {
+            None => true,
+            Some(set) => v.as_ref().is_some_and(|v| set.contains(v)),
+        };
+        if !known(&self.accounts, &info.account) || !known(&self.regions, &info.region) {
+            return false;
+        }
+        if self.from.is_some() || self.to.is_some() {
+            return info.date.is_some_and(|d| self.admits_day(d));
+        }
+        true
+    }
+
+    /// Whether anything under the folder or key prefix `dir` can be kept: false only when the
+    /// layout shows that everything beneath is out (another account, region or day range, a
+    /// digest or Insights folder, a folder that is not laid out as a trail). Used to prune
+    /// walks and listings.
+    pub fn admits_dir(&self, dir: &str) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+        let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
+            return true;
+        };
+        let mut rest = &parts[at + 1..];
+        if rest.first().is_some_and(|p| p.starts_with("o-")) {
+            rest = &rest[1..];
+        }
+        let Some(account) = rest.first() else {
+            return true;
+        };
+        if !is_account(account) {
+            return false;
+        }
+        if self.accounts.as_ref().is_some_and(|a| !a.contains(*account)) {
+            return false;
+        }
+        let Some(kind) = rest.get(1) else { return true };
+        if *kind != "CloudTrail" {
+            // Digests and Insights are never parsed; anything else is not a trail.
+            return false;
+        }
+        let Some(region) = rest.get(2) else { return true };
+        if self.regions.as_ref().is_some_and(|r| !r.contains(*region)) {
+            return false;
+        }
+        let num = |i: usize| rest.get(i).and_then(|s| s.parse::<u32>().ok());
+        let (from, to) = (self.from.unwrap_or((0, 0, 0)), self.to.unwrap_or((u32::MAX, 99, 99)));
+        let dated = self.from.is_some() || self.to.is_some();
+        // A folder that is not a number where the date goes holds no dated keys.
+        match (num(3), num(4), num(5)) {
+            (None, ..) => rest.len() <= 3 || !dated,
+            (Some(y), None, _) if rest.len() <= 4 => (from.0..=to.0).contains(&y),
+            (Some(y), Some(m), None) if rest.len() <= 5 => {
+                ((from.0, from.1)..=(to.0, to.1)).contains(&(y, m))
+            }
+            (Some(y), Some(m), Some(d)) => self.admits_day((y, m, d)),
+            _ => !dated,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +219,60 @@ mod tests {
             ObjectKind::Hidden
         );
         assert_eq!(parse_key("exports/events.jsonl"), KeyInfo::default());
+    }
+
+    #[test]
+    fn filter_by_account_region_and_day() {
+        let f = LayoutFilter {
+            accounts: Some(["111122223333".to_string()].into()),
+            regions: Some(["us-east-1".to_string()].into()),
+            from: Some((2024, 3, 1)),
+            to: Some((2024, 3, 2)),
+        };
+        let key = |acct: &str, region: &str, day: &str| {
+            format!("p/AWSLogs/{acct}/CloudTrail/{region}/{day}/{acct}_CloudTrail_x.json.gz")
+        };
+        assert!(f.admits(&key("111122223333", "us-east-1", "2024/03/01")));
+        assert!(f.admits(&key("111122223333", "us-east-1", "2024/03/02")));
+        assert!(!f.admits(&key("111122223333", "us-east-1", "2024/03/03")));
+        assert!(!f.admits(&key("111122223333", "eu-west-1", "2024/03/01")));
+        assert!(!f.admits(&key("444455556666", "us-east-1", "2024/03/01")));
+        assert!(!f.admits("exports/events.jsonl"), "no layout, filtered out");
+        assert!(LayoutFilter::default().admits("exports/events.jsonl"));
+
+        for dir in [
+            "p/",
+            "p/AWSLogs/",
+            "p/AWSLogs/o-abc/",
+            "p/AWSLogs/o-abc/111122223333/",
+            "p/AWSLogs/111122223333/CloudTrail/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/02/",
+        ] {
+            assert!(f.admits_dir(dir), "{dir}");
+        }
+        for dir in [
+            "p/AWSLogs/444455556666/",
+            "p/AWSLogs/not-an-account/",
+            "p/AWSLogs/111122223333/CloudTrail-Digest/",
+            "p/AWSLogs/111122223333/CloudTrail/eu-west-1/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/2023/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/04/",
+            "p/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/03/",
+        ] {
+            assert!(!f.admits_dir(dir), "{dir}");
+        }
+        // Only a day range: every account and region is open, years outside are not.
+        let days = LayoutFilter {
+            from: Some((2024, 12, 31)),
+            to: Some((2025, 1, 1)),
+            ..LayoutFilter::default()
+        };
+        assert!(days.admits_dir("AWSLogs/111122223333/CloudTrail/us-east-1/2025/01/"));
+        assert!(!days.admits_dir("AWSLogs/111122223333/CloudTrail/us-east-1/2025/02/"));
+        assert!(days.admits_dir("AWSLogs/111122223333/CloudTrail/us-east-1/2024/12/31/"));
+        assert!(!days.admits_dir("AWSLogs/111122223333/CloudTrail/us-east-1/2024/12/30/"));
     }
 }

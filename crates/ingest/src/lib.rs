@@ -1,5 +1,5 @@
-//! Where CloudTrail bytes come from and how they flow into the lake: sources (local folders;
-//! S3 implements the same [`Source`] trait), CloudTrail's key layout, the one decompression
+//! Where CloudTrail bytes come from and how they flow into the lake: sources (local folders,
+//! and S3 buckets with [`S3Source`]), CloudTrail's key layout, the one decompression
 //! function, and the tokio (I/O) -> worker pool (CPU) pipeline with back-pressure.
 //!
 //! ```no_run
@@ -19,11 +19,13 @@ pub mod decode;
 pub mod iam;
 pub mod layout;
 pub mod pipeline;
+pub mod s3;
 pub mod source;
 
 pub use iam::{IamSummary, ingest_iam};
-pub use layout::ObjectKind;
+pub use layout::{LayoutFilter, ObjectKind};
 pub use pipeline::{
-    Failure, IngestError, IngestOptions, Observer, Silent, Summary, error_chain, ingest,
+    Failure, IngestError, IngestOptions, Observer, Shard, Silent, Summary, error_chain, ingest,
 };
+pub use s3::{S3Options, S3Source, is_s3_url};
 pub use source::{Listing, LocalSource, ObjectMeta, Source, SourceError};

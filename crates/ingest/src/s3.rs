@@ -1,0 +1,762 @@
+//! CloudTrail straight from an S3 bucket: [`S3Source`] lists (pruned by the key layout) and
+//! fetches objects with the AWS SDK and its standard credential chain.
+//!
+//! - Listing: without a [`LayoutFilter`], one flat paginated listing of the prefix. With one,
+//!   delimiter listings discover organization ids, accounts and regions (accounts and regions
+//!   named by the filter are not even listed), then each region is listed flat from the first
+//!   day in range (`StartAfter`) and the listing stops after the last one: reading one day of
+//!   one account lists that day, not the bucket.
+//! - Fetching: one GET per object with `If-Match` on the listed ETag, the body collected up to
+//!   a size cap. Transient failures (HTTP 500/502/503/504, SlowDown, timeouts, connection
+//!   resets, a body that breaks or ends early) restart the whole object after an exponential,
+//!   jittered backoff; an object is never half-read. What keeps failing is returned as an error
+//!   naming the object, so the pipeline records it as failed and retries it next run.
+//! - Before any work, [`Source::list`] checks the credentials and the first listing, and turns
+//!   missing or expired credentials, a wrong secret, a wrong region, a missing bucket or
+//!   AccessDenied into one error that says what was tried.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, ProvideCredentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+
+use crate::layout::{self, LayoutFilter};
+use crate::pipeline::error_chain;
+use crate::source::{Listing, ObjectMeta, Source, SourceError};
+
+/// How to reach the bucket and what to read from it.
+#[derive(Debug, Clone)]
+pub struct S3Options {
+    /// Region of the bucket [default: the standard chain (`AWS_REGION`, profile), else
+    /// `us-east-1`].
+    pub region: Option<String>,
+    /// Named profile of the shared config and credentials files.
+    pub profile: Option<String>,
+    /// Endpoint of an S3-compatible store; path-style addressing is used with it.
+    pub endpoint_url: Option<String>,
+    /// Send unsigned requests (public buckets); no credentials are looked up.
+    pub no_sign_request: bool,
+    /// Which accounts, regions and days to list.
+    pub filter: LayoutFilter,
+    /// Largest object fetched, in stored bytes (larger ones fail without being read).
+    pub max_object_bytes: u64,
+    /// Attempts per request or object before it counts as failed.
+    pub max_attempts: u32,
+    /// First backoff between attempts; doubled each time (with full jitter) up to
+    /// [`S3Options::max_backoff`].
+    pub base_backoff: Duration,
+    /// Longest backoff between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            no_sign_request: false,
+            filter: LayoutFilter::default(),
+            max_object_bytes: crate::decode::Limits::default().max_inflated_bytes,
+            max_attempts: 8,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Requests an [`S3Source`] made, for tests and summaries.
+#[derive(Debug, Default)]
+pub struct S3Stats {
+    /// ListObjectsV2 requests (retries included).
+    pub list_requests: AtomicU64,
+    /// GetObject requests (retries included).
+    pub get_requests: AtomicU64,
+    /// Attempts that failed transiently and were retried.
+    pub retries: AtomicU64,
+}
+
+/// An `s3://bucket[/prefix]` source.
+pub struct S3Source {
+    bucket: String,
+    prefix: String,
+    options: S3Options,
+    client: tokio::sync::OnceCell<Client>,
+    stats: Arc<S3Stats>,
+}
+
+impl std::fmt::Debug for S3Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Source")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a command-line source names S3 (`s3://…`).
+pub fn is_s3_url(source: &str) -> bool {
+    source.starts_with("s3://")
+}
+
+/// One failed attempt: worth another try or not.
+enum Attempt {
+    Transient(String),
+    Permanent(String),
+}
+
+impl S3Source {
+    /// A source for `url` (`s3://bucket` or `s3://bucket/prefix`). Nothing is contacted until
+    /// [`Source::list`].
+    pub fn new(url: &str, options: S3Options) -> Result<Self, SourceError> {
+        let bad = |why: &str| SourceError::S3 {
+            url: url.to_string(),
+            reason: why.to_string(),
+        };
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("not an s3:// URL"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket name"));
+        }
+        let mut prefix = prefix.trim_start_matches('/').to_string();
+        // A prefix names a folder: `s3://b/logs` must not match `logs-old/`.
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(S3Source {
+            bucket: bucket.to_string(),
+            prefix,
+            options,
+            client: tokio::sync::OnceCell::new(),
+            stats: Arc::new(S3Stats::default()),
+        })
+    }
+
+    /// The requests made so far.
+    pub fn stats(&self) -> Arc<S3Stats> {
+        self.stats.clone()
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// What was tried, for error messages: region, endpoint, credentials.
+    fn tried(&self, region: &str) -> String {
+        let mut out = format!("region {region}");
+        if let Some(e) = &self.options.endpoint_url {
+            out.push_str(&format!(", endpoint {e}"));
+        }
+        if self.options.no_sign_request {
+            out.push_str(", unsigned requests");
+        } else if let Some(p) = &self.options.profile {
+            out.push_str(&format!(", profile {p}"));
+        }
+        out
+    }
+
+    /// Loads the SDK configuration and checks the credentials.
+    async fn connect(&self) -> Result<Client, SourceError> {
+        let o = &self.options;
+        let region = RegionProviderChain::first_try(o.region.clone().map(Region::new))
+            .or_default_provider()
+            .or_else(Region::from_static("us-east-1"));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(30))
+            .operation_attempt_timeout(Duration::from_secs(120))
+            .build();
+        // Retries are ours (see `retrying`): the same policy for listings, GETs and bodies
+        // that break mid-stream, without the SDK's retry quota cutting a long run short.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts);
+        if let Some(p) = &o.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &o.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        if o.no_sign_request {
+            loader = loader.no_credentials();
+        }
+        let sdk = loader.load().await;
+        let region = sdk.region().map_or("us-east-1".to_string(), |r| r.to_string());
+        if !o.no_sign_request {
+            self.check_credentials(&sdk, &region).await?;
+        }
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(o.endpoint_url.is_some())
+            .build();
+        Ok(Client::from_conf(config))
+    }
+
+    async fn check_credentials(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        region: &str,
+    ) -> Result<(), SourceError> {
+        let fail = |reason: String| SourceError::S3 {
+            url: self.url(&self.prefix),
+            reason,
+        };
+        let chain = match &self.options.profile {
+            Some(p) => format!("profile {p} of the shared config and credentials files"),
+            None => "environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the \
+                     default profile of the shared config and credentials files (or \
+                     AWS_PROFILE), SSO, web identity (AWS_WEB_IDENTITY_TOKEN_FILE), container \
+                     and EC2 instance metadata"
+                .to_string(),
+        };
+        let Some(provider) = sdk.credentials_provider() else {
+            return Err(fail(format!("no credentials provider ({})", self.tried(region))));
+        };
+        match provider.provide_credentials().await {
+            Err(e) => Err(fail(format!(
+                "no usable AWS credentials: {}; tried {chain} ({}); use --profile, set \
+                 credentials, or --no-sign-request for a public bucket",
+                error_chain(&e),
+                self.tried(region)
+            ))),
+            Ok(c) if c.expiry().is_some_and(|t| t <= SystemTime::now()) => Err(fail(format!(
+                "the AWS credentials have expired (access key {}; {}); refresh them (e.g. \
+                 `aws sso login`)",
+                c.access_key_id(),
+                self.tried(region)
+            ))),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    fn client(&self) -> Result<&Client, SourceError> {
+        self.client.get().ok_or_else(|| SourceError::S3 {
+            url: self.url(&self.prefix),
+            reason: "fetched before the bucket was listed".to_string(),
+        })
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let o = &self.options;
+        let cap = o
+            .base_backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(o.max_backoff);
+        // Full jitter: uniform in [0, cap), so clients that failed together retry apart.
+        cap.mul_f64(jitter())
+    }
+
+    /// Runs `op` until it succeeds, fails permanently, or `max_attempts` transient failures.
+    async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T, String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        let max = self.options.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Permanent(reason)) => return Err(reason),
+                Err(Attempt::Transient(reason)) if attempt >= max => {
+                    return Err(format!("{reason} (gave up after {attempt} attempts)"));
+                }
+                Err(Attempt::Transient(_)) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// One page of a listing.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        start_after: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<ListObjectsV2Output, String> {
+        let client = self.client().map_err(|e| e.reason())?.clone();
+        self.retrying(|| {
+            let client = client.clone();
+            self.stats.list_requests.fetch_add(1, Ordering::Relaxed);
+            let request = client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_delimiter(delimiter.then(|| "/".to_string()))
+                .set_start_after(start_after.map(str::to_string))
+                .set_continuation_token(token.map(str::to_string));
+            async move { request.send().await.map_err(|e| classify(&e)) }
+        })
+        .await
+    }
+
+    /// Lists `prefix` page by page; `stop` ends the listing at the first key it accepts.
+    async fn list_prefix(
+        &self,
+        prefix: &str,
+        delimiter: bool,
+        start_after: Option<&str>,
+        stop: &(dyn Fn(&str) -> bool + Sync),
+        out: &mut Walk,
+    ) -> Result<(), String> {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .list_page(prefix, delimiter, start_after, token.as_deref())
+                .await?;
+            out.listed_once = true;
+            for p in page.common_prefixes() {
+                if let Some(p) = p.prefix() {
+                    out.dirs.push(p.to_string());
+                }
+            }
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                if stop(key) {
+                    return Ok(());
+                }
+                if key.ends_with('/') {
+                    continue; // a "folder" placeholder object
+                }
+                out.objects.push(self.meta(o, key));
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn meta(&self, o: &aws_sdk_s3::types::Object, key: &str) -> ObjectMeta {
+        let size = o.size().map_or(0, |s| u64::try_from(s).unwrap_or(0));
+        let version = match o.e_tag() {
+            Some(etag) => format!("etag {} size {size}", etag.trim_matches('"')),
+            // S3 always sends ETags; some compatible stores do not.
+            None => format!(
+                "size {size} modified {}",
+                o.last_modified().map_or(0, |t| t.as_nanos())
+            ),
+        };
+        ObjectMeta {
+            key: self.url(key),
+            version,
+            size,
+            kind: layout::classify(key),
+            date: layout::parse_key(key).date,
+        }
+    }
+
+    async fn list_all(&self) -> Result<Listing, SourceError> {
+        let filter = &self.options.filter;
+        let mut walk = Walk::default();
+        let mut listing = Listing::default();
+        let mut queue = vec![self.prefix.clone()];
+        let no_stop = |_: &str| false;
+        while let Some(dir) = queue.pop() {
+            let result = if filter.is_empty() {
+                self.list_prefix(&dir, false, None, &no_stop, &mut walk)
+                    .await
+            } else {
+                match plan(&dir, filter) {
+                    Plan::Children(children) => {
+                        queue.extend(children.into_iter().filter(|c| filter.admits_dir(c)));
+                        continue;
+                    }
+                    Plan::Delimited => {
+                        self.list_prefix(&dir, true, None, &no_stop, &mut walk)
+                            .await
+                    }
+                    Plan::Days => {
+                        // Keys sort by day under a region: start at the first day, stop
+                        // after the last.
+                        let start = filter
+                            .from
+                            .map(|(y, m, d)| format!("{dir}{y:04}/{m:02}/{d:02}"));
+                        let to = filter.to;
+                        let past = move |key: &str| {
+                            let date = layout::parse_key(key).date;
+                            matches!((date, to), (Some(d), Some(t)) if d > t)
+                        };
+                        self.list_prefix(&dir, false, start.as_deref(), &past, &mut walk)
+                            .await
+                    }
+                    Plan::Flat => {
+                        self.list_prefix(&dir, false, None, &no_stop, &mut walk)
+                            .await
+                    }
+                }
+            };
+            if let Err(reason) = result {
+                let error = SourceError::S3 {
+                    url: self.url(&dir),
+                    reason,
+                };
+                if !walk.listed_once {
+                    // Nothing could be listed yet: the bucket, the credentials or the region
+                    // is wrong, and every other listing would fail the same way.
+                    return Err(error);
+                }
+                listing.errors.push((self.url(&dir), error));
+            }
+            // Deepest first keeps the queue small; the pipeline sorts the work anyway.
+            let mut dirs: Vec<String> = std::mem::take(&mut walk.dirs)
+                .into_iter()
+                .filter(|d| filter.admits_dir(d))
+                .collect();
+            dirs.sort();
+            dirs.reverse();
+            queue.extend(dirs);
+        }
+        listing.objects = std::mem::take(&mut walk.objects)
+            .into_iter()
+            .filter(|o| filter.admits(o.key.strip_prefix("s3://").unwrap_or(&o.key)))
+            .collect();
+        Ok(listing)
+    }
+
+    async fn get(&self, object: &ObjectMeta) -> Result<Bytes, SourceError> {
+        let key = object
+            .key
+            .strip_prefix(&format!("s3://{}/", self.bucket))
+            .ok_or_else(|| SourceError::S3 {
+                url: object.key.clone(),
+                reason: "not an object of this bucket".to_string(),
+            })?;
+        let client = self.client()?.clone();
+        let limit = self.options.max_object_bytes;
+        if object.size > limit {
+            return Err(SourceError::S3 {
+                url: object.key.clone(),
+                reason: format!("{} bytes, more than the limit of {limit}", object.size),
+            });
+        }
+        // The listed version: a GET that finds other content fails instead of recording
+        // new bytes under the old version.
+        let if_match = object
+            .version
+            .strip_prefix("etag ")
+            .and_then(|v| v.rsplit_once(" size "))
+            .map(|(etag, _)| format!("\"{etag}\""));
+        self.retrying(|| {
+            self.stats.get_requests.fetch_add(1, Ordering::Relaxed);
+            let request = client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_if_match(if_match.clone());
+            let expected = object.size;
+            async move {
+                let out = request.send().await.map_err(|e| classify(&e))?;
+                let length = out
+                    .content_length()
+                    .and_then(|l| u64::try_from(l).ok())
+                    .unwrap_or(expected);
+                if length != expected {
+                    return Err(Attempt::Permanent(format!(
+                        "changed since it was listed ({length} bytes, listed {expected}); \
+                         it is read again on the next run"
+                    )));
+                }
+                let capacity = usize::try_from(length).unwrap_or(usize::MAX);
+                let mut buf = BytesMut::with_capacity(capacity);
+                let mut body = out.body;
+                loop {
+                    match body.try_next().await {
+                        Ok(Some(chunk)) => {
+                            if (buf.len() + chunk.len()) as u64 > expected {
+                                return Err(Attempt::Transient(format!(
+                                    "body longer than its {expected} bytes"
+                                )));
+                            }
+                            buf.extend_from_slice(&chunk);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            return Err(Attempt::Transient(format!(
+                                "body broke after {} of {expected} bytes: {}",
+                                buf.len(),
+                                error_chain(&e)
+                            )));
+                        }
+                    }
+                }
+                if buf.len() as u64 != expected {
+                    return Err(Attempt::Transient(format!(
+                        "body ended after {} of {expected} bytes",
+                        buf.len()
+                    )));
+                }
+                Ok(buf.freeze())
+            }
+        })
+        .await
+        .map_err(|reason| SourceError::S3 {
+            url: object.key.clone(),
+            reason,
+        })
+    }
+}
+
+/// What a listing found so far.
+#[derive(Default)]
+struct Walk {
+    objects: Vec<ObjectMeta>,
+    dirs: Vec<String>,
+    /// Whether any listing request succeeded.
+    listed_once: bool,
+}
+
+/// How to list one folder of the layout when a filter is set.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    /// The folders below are known without listing (named accounts, regions).
+    Children(Vec<String>),
+    /// List with a delimiter: discover the folders below (organization ids, accounts,
+    /// regions, or the way down to `AWSLogs/`).
+    Delimited,
+    /// A region folder: list its keys from the first day in range to the last.
+    Days,
+    /// List every key below (a folder below the day level, or not laid out as a trail).
+    Flat,
+}
+
+fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
+    let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
+        return Plan::Delimited;
+    };
+    let mut rest = &parts[at + 1..];
+    if rest.first().is_some_and(|p| p.starts_with("o-")) {
+        rest = &rest[1..];
+    }
+    let names = |set: &BTreeSet<String>| set.iter().map(|n| format!("{dir}{n}/")).collect();
+    match rest.len() {
+        0 => match &filter.accounts {
+            // `AWSLogs/` itself holds the organization ids as well: list it.
+            Some(accounts) if parts.len() > at + 1 => Plan::Children(names(accounts)),
+            _ => Plan::Delimited,
+        },
+        1 => Plan::Children(vec![format!("{dir}CloudTrail/")]),
+        2 if rest[1] == "CloudTrail" => match &filter.regions {
+            Some(regions) => Plan::Children(names(regions)),
+            None => Plan::Delimited,
+        },
+        3 if rest[1] == "CloudTrail" => Plan::Days,
+        _ => Plan::Flat,
+    }
+}
+
+/// A number in [0, 1) that differs between calls and processes (backoff jitter).
+fn jitter() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos ^ COUNTER
+        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        .wrapping_add(u64::from(std::process::id()) << 32);
+    // SplitMix64 finalizer.
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Sorts an SDK error into worth retrying or not, with a reason people can act on.
+fn classify<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Attempt
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let code = e.code().map(str::to_string);
+    match e {
+        SdkError::TimeoutError(_) => return Attempt::Transient("timed out".to_string()),
+        SdkError::DispatchFailure(d) => {
+            let why = error_chain(e);
+            return if d.is_user() {
+                Attempt::Permanent(why)
+            } else {
+                Attempt::Transient(why)
+            };
+        }
+        SdkError::ResponseError(_) => return Attempt::Transient(error_chain(e)),
+        SdkError::ConstructionFailure(_) => return Attempt::Permanent(error_chain(e)),
+        _ => {}
+    }
+    let region = e
+        .raw_response()
+        .and_then(|r| r.headers().get("x-amz-bucket-region"))
+        .map(str::to_string);
+    let message = e.message().unwrap_or_default();
+    let head = match (&code, status) {
+        (Some(c), Some(s)) => format!("{c} (HTTP {s})"),
+        (Some(c), None) => c.clone(),
+        (None, Some(s)) => format!("HTTP {s}"),
+        (None, None) => error_chain(e),
+    };
+    let head = if message.is_empty() {
+        head
+    } else {
+        format!("{head}: {message}")
+    };
+    let hint = match code.as_deref() {
+        Some("InvalidAccessKeyId") => Some("the access key id is not known to S3"),
+        Some("SignatureDoesNotMatch") => {
+            Some("the secret access key does not belong to the access key id")
+        }
+        Some("ExpiredToken" | "TokenRefreshRequired" | "RequestExpired") => {
+            Some("the credentials have expired; refresh them (e.g. `aws sso login`)")
+        }
+        Some("InvalidToken") => Some("the session token is not valid"),
+        Some("AccessDenied" | "AllAccessDisabled") => {
+            Some("these credentials may not read it (s3:ListBucket / s3:GetObject)")
+        }
+        Some("NoSuchBucket") => Some("no such bucket"),
+        _ => None,
+    };
+    let wrong_region = matches!(
+        code.as_deref(),
+        Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException")
+    ) || status == Some(301);
+    let text = match (hint, wrong_region) {
+        (_, true) => match region {
+            Some(r) => format!("{head}; the bucket is in region {r}: pass --region {r}"),
+            None => format!("{head}; the bucket is in another region: pass --region"),
+        },
+        (Some(h), _) => format!("{head}; {h}"),
+        (None, _) => head,
+    };
+    let transient = matches!(status, Some(500 | 502 | 503 | 504 | 408 | 429))
+        || matches!(
+            code.as_deref(),
+            Some(
+                "SlowDown"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "RequestTimeout"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "RequestTimeTooSkewed"
+            )
+        );
+    if transient {
+        Attempt::Transient(text)
+    } else {
+        Attempt::Permanent(text)
+    }
+}
+
+impl Source for S3Source {
+    fn describe(&self) -> String {
+        self.url(&self.prefix)
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+        Box::pin(async move {
+            let client = self.connect().await?;
+            let region = client
+                .config()
+                .region()
+                .map_or("us-east-1".to_string(), |r| r.to_string());
+            let _ = self.client.set(client);
+            self.list_all().await.map_err(|e| match e {
+                SourceError::S3 { url, reason } => SourceError::S3 {
+                    url,
+                    reason: format!("{reason} ({})", self.tried(&region)),
+                },
+                other => other,
+            })
+        })
+    }
+
+    fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>> {
+        Box::pin(self.get(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(accounts: &[&str], regions: &[&str]) -> LayoutFilter {
+        let set = |v: &[&str]| {
+            (!v.is_empty()).then(|| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>())
+        };
+        LayoutFilter {
+            accounts: set(accounts),
+            regions: set(regions),
+            from: Some((2024, 3, 1)),
+            to: Some((2024, 3, 1)),
+        }
+    }
+
+    #[test]
+    fn plans_follow_the_layout() {
+        let f = filter(&["111122223333"], &["us-east-1"]);
+        assert_eq!(plan("", &f), Plan::Delimited);
+        assert_eq!(plan("logs/", &f), Plan::Delimited);
+        assert_eq!(plan("logs/AWSLogs/", &f), Plan::Delimited, "org ids live here");
+        assert_eq!(
+            plan("AWSLogs/o-abc/", &f),
+            Plan::Children(vec!["AWSLogs/o-abc/111122223333/".into()])
+        );
+        assert_eq!(
+            plan("AWSLogs/111122223333/", &f),
+            Plan::Children(vec!["AWSLogs/111122223333/CloudTrail/".into()])
+        );
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/", &f),
+            Plan::Children(vec!["AWSLogs/111122223333/CloudTrail/us-east-1/".into()])
+        );
+        let open = filter(&[], &[]);
+        assert_eq!(plan("AWSLogs/o-abc/", &open), Plan::Delimited);
+        assert_eq!(plan("AWSLogs/111122223333/CloudTrail/", &open), Plan::Delimited);
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/us-east-1/", &open),
+            Plan::Days
+        );
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/us-east-1/2024/", &open),
+            Plan::Flat
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let s = S3Source::new("s3://bucket/logs", S3Options::default()).expect("url");
+        assert_eq!((s.bucket.as_str(), s.prefix.as_str()), ("bucket", "logs/"));
+        assert_eq!(s.describe(), "s3://bucket/logs/");
+        let s = S3Source::new("s3://bucket", S3Options::default()).expect("url");
+        assert_eq!(s.prefix, "");
+        assert!(S3Source::new("s3:///x", S3Options::default()).is_err());
+        assert!(is_s3_url("s3://b") && !is_s3_url("./s3"));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let s = S3Source::new("s3://b", S3Options::default()).expect("url");
+        for attempt in 1..30 {
+            assert!(s.backoff(attempt) <= Duration::from_secs(10));
+        }
+        let j: Vec<f64> = (0..100).map(|_| jitter()).collect();
+        assert!(j.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(j.iter().any(|x| *x != j[0]));
+    }
+}
