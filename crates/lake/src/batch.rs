@@ -5,6 +5,7 @@
 //! by `event_date`. Builders are reused from object to object, so steady-state ingest allocates
 //! little beyond the Arrow buffers themselves.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -76,6 +77,8 @@ pub struct BatchBuilder {
     carry_sessions: Vec<RecordBatch>,
     /// Where the current object started.
     mark: Mark,
+    /// The `extra` JSON of the record being appended (one buffer, reused).
+    extra: String,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -111,6 +114,7 @@ impl BatchBuilder {
             carry_events: Vec::new(),
             carry_sessions: Vec::new(),
             mark: Mark::default(),
+            extra: String::new(),
         }
     }
 
@@ -351,9 +355,14 @@ impl BatchBuilder {
             &mut e.session_credential_from_console,
             r.session_credential_from_console,
         );
-        let extra = extra_json(r, resources_have_unknown.then_some(r.resources).flatten());
-        e.extra
-            .append_option(extra.as_deref().map(|x| fp.redact_json(x)));
+        let extra = &mut self.extra;
+        extra.clear();
+        let resources = resources_have_unknown.then_some(r.resources).flatten();
+        if write_extra(r, resources, extra) {
+            e.extra.append_value(fp.redact_json(extra));
+        } else {
+            e.extra.append_null();
+        }
         e.source_object.append_value(&self.source_object);
         let day = event_time.div_euclid(86_400_000);
         self.event_days.push(day);
@@ -536,79 +545,137 @@ fn approx_size(r: &Record<'_>) -> usize {
         + text(&r.source_ip)
 }
 
-/// Writes `{"k":v,…}` lazily: nothing is allocated for an object with no members.
-#[derive(Default)]
-struct ObjWriter(Option<String>);
+/// Writes `{"k":v,…}` in place at the end of a buffer shared by the whole record; an object
+/// that gets no member is taken back out, so an empty one never appears.
+struct Obj<'o> {
+    out: &'o mut String,
+    start: usize,
+    any: bool,
+}
 
-impl ObjWriter {
-    fn key(&mut self, k: &str) -> &mut String {
-        match &mut self.0 {
-            Some(out) => out.push(','),
-            None => self.0 = Some(String::from("{")),
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut String) -> Self {
+        let start = out.len();
+        out.push('{');
+        Obj {
+            out,
+            start,
+            any: false,
         }
-        let out = self.0.get_or_insert_with(String::new);
-        // Keys are JSON strings; serde_json escapes them.
-        out.push_str(&serde_json::Value::from(k).to_string());
-        out.push(':');
-        out
     }
+
+    /// Starts a member whose key needs no escape.
+    fn key(&mut self, k: &str) {
+        self.comma();
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
+    }
+
+    fn comma(&mut self) {
+        if self.any {
+            self.out.push(',');
+        }
+        self.any = true;
+    }
+
     fn unknown(&mut self, unknown: &Unknown<'_>) {
         for (k, v) in unknown {
-            self.key(k).push_str(v.get());
+            match k {
+                // Borrowed from the input: the key had no escape there, so it needs none.
+                Cow::Borrowed(k) => self.key(k),
+                Cow::Owned(k) => {
+                    self.comma();
+                    push_json_string(self.out, k);
+                    self.out.push(':');
+                }
+            }
+            self.out.push_str(v.get());
         }
     }
+
     fn raw(&mut self, k: &str, json: &str) {
-        self.key(k).push_str(json);
+        self.key(k);
+        self.out.push_str(json);
     }
-    fn child(&mut self, k: &str, child: Option<String>) {
-        if let Some(c) = child {
-            self.raw(k, &c);
+
+    fn child(&mut self, k: &str, fill: impl FnOnce(&mut Obj<'_>)) {
+        let (mark, had) = (self.out.len(), self.any);
+        self.key(k);
+        let mut child = Obj::open(&mut *self.out);
+        fill(&mut child);
+        if !child.close() {
+            self.out.truncate(mark);
+            self.any = had;
         }
     }
-    fn finish(self) -> Option<String> {
-        self.0.map(|mut s| {
-            s.push('}');
-            s
-        })
+
+    /// Closes the object; false (and nothing left of it) when it got no member.
+    fn close(self) -> bool {
+        if self.any {
+            self.out.push('}');
+        } else {
+            self.out.truncate(self.start);
+        }
+        self.any
     }
 }
 
-fn obj_of(unknown: &Unknown<'_>) -> Option<String> {
-    let mut w = ObjWriter::default();
-    w.unknown(unknown);
-    w.finish()
+/// Appends `s` as a JSON string, escaped as serde_json escapes.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[(c as usize) >> 4]));
+                out.push(char::from(HEX[(c as usize) & 0xf]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
-/// Every key not stored in a column, nested as in the record.
-fn extra_json(r: &Record<'_>, resources: Option<&RawValue>) -> Option<String> {
-    let mut top = ObjWriter::default();
+/// Appends every key not stored in a column to `out`, nested as in the record; false (and
+/// nothing appended) when there is none.
+fn write_extra(r: &Record<'_>, resources: Option<&RawValue>, out: &mut String) -> bool {
+    let mut top = Obj::open(out);
     top.unknown(&r.unknown);
     if let Some(ui) = &r.user_identity {
-        let mut u = ObjWriter::default();
-        u.unknown(&ui.unknown);
-        if let Some(sc) = &ui.session_context {
-            let mut c = ObjWriter::default();
-            c.unknown(&sc.unknown);
-            if let Some(i) = &sc.session_issuer {
-                c.child("sessionIssuer", obj_of(&i.unknown));
+        top.child("userIdentity", |u| {
+            u.unknown(&ui.unknown);
+            if let Some(sc) = &ui.session_context {
+                u.child("sessionContext", |c| {
+                    c.unknown(&sc.unknown);
+                    if let Some(i) = &sc.session_issuer {
+                        c.child("sessionIssuer", |x| x.unknown(&i.unknown));
+                    }
+                    if let Some(a) = &sc.attributes {
+                        c.child("attributes", |x| x.unknown(&a.unknown));
+                    }
+                });
             }
-            if let Some(a) = &sc.attributes {
-                c.child("attributes", obj_of(&a.unknown));
+            if let Some(d) = &ui.invoked_by_delegate {
+                u.child("invokedByDelegate", |x| x.unknown(&d.unknown));
             }
-            u.child("sessionContext", c.finish());
-        }
-        if let Some(d) = &ui.invoked_by_delegate {
-            u.child("invokedByDelegate", obj_of(&d.unknown));
-        }
-        top.child("userIdentity", u.finish());
+        });
     }
     if let Some(t) = &r.tls_details {
-        top.child("tlsDetails", obj_of(&t.unknown));
+        top.child("tlsDetails", |x| x.unknown(&t.unknown));
     }
     if let Some(res) = resources {
         top.raw("resources", res.get());
     }
-    top.finish()
+    top.close()
 }
 
 fn concat(
@@ -831,6 +898,36 @@ mod tests {
         assert_eq!(
             col(ev, "extra"),
             r#"{"addendum":{"reason":"DELIVERY_DELAY"}}"#
+        );
+    }
+
+    #[test]
+    fn extra_keys_are_escaped_like_serde_json() {
+        for k in [
+            "plain",
+            "quo\"te",
+            "back\\slash",
+            "nl\n\r\t\u{8}\u{c}",
+            "\u{1}\u{1f}\u{7f}é",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, k);
+            assert_eq!(out, serde_json::Value::from(k).to_string());
+        }
+        let doc = r#"{"eventTime":"2024-01-01T00:00:00Z","eventID":"a","we\"ird\u0001":1,
+            "userIdentity":{"type":"IAMUser","sessionContext":{"attributes":{"x":[1]}}},
+            "tlsDetails":{"tlsVersion":"TLSv1.2"}}"#;
+        let out = build(doc).unwrap();
+        let extra = out.events[0]
+            .1
+            .column_by_name("extra")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .to_string();
+        assert_eq!(
+            extra,
+            r#"{"we\"ird\u0001":1,"userIdentity":{"sessionContext":{"attributes":{"x":[1]}}}}"#
         );
     }
 
