@@ -1141,7 +1141,7 @@ fn print_report(results: &[SizeResult], cpus: usize, gzip_version: &str) {
             ("inflate (decode: libdeflate)", st.inflate),
             ("parse (serde_json into typed records)", st.parse),
             ("Arrow build (append to column builders)", build),
-            ("batches (finish, concat, split by day)", st.batches),
+            ("batches (finish the day builders)", st.batches),
             (
                 "Parquet encode + compress (ChunkWriter::write)",
                 st.parquet_write,

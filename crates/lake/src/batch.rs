@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    StructBuilder, TimestampMillisecondBuilder, UInt32Array,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    StructBuilder, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field};
 use arrow::error::ArrowError;
@@ -67,25 +67,13 @@ pub struct BatchBuilder {
     fingerprints: Arc<Fingerprinter>,
     limits: RecordLimits,
     source_object: String,
-    events: EventColumns,
-    sessions: SessionColumns,
-    event_days: Vec<i64>,
-    session_days: Vec<i64>,
+    events: ByDay<EventColumns>,
+    sessions: ByDay<SessionColumns>,
     records: u64,
-    /// Rows kept after a rollback, to go before the builders' rows.
-    carry_events: Vec<RecordBatch>,
-    carry_sessions: Vec<RecordBatch>,
-    /// Where the current object started.
-    mark: Mark,
+    /// Records when the current object started.
+    mark: u64,
     /// The `extra` JSON of the record being appended (one buffer, reused).
     extra: String,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Mark {
-    events: usize,
-    sessions: usize,
-    records: u64,
 }
 
 /// The days one object's rows fell on.
@@ -106,14 +94,10 @@ impl BatchBuilder {
             fingerprints,
             limits,
             source_object: String::new(),
-            events: EventColumns::default(),
-            sessions: SessionColumns::default(),
-            event_days: Vec::new(),
-            session_days: Vec::new(),
+            events: ByDay::default(),
+            sessions: ByDay::default(),
             records: 0,
-            carry_events: Vec::new(),
-            carry_sessions: Vec::new(),
-            mark: Mark::default(),
+            mark: 0,
             extra: String::new(),
         }
     }
@@ -124,72 +108,49 @@ impl BatchBuilder {
     pub fn start_object(&mut self, source_object: &str) {
         self.source_object.clear();
         self.source_object.push_str(source_object);
-        self.mark = Mark {
-            events: self.event_days.len(),
-            sessions: self.session_days.len(),
-            records: self.records,
-        };
+        self.settle();
     }
 
     /// Ends the current object successfully and tells which days its rows fell on.
     pub fn end_object(&mut self) -> ObjectRows {
-        let m = self.mark;
         let rows = ObjectRows {
-            records: self.records - m.records,
-            event_days: self.event_days[m.events..].iter().copied().collect(),
-            session_days: self.session_days[m.sessions..].iter().copied().collect(),
+            records: self.records - self.mark,
+            event_days: self.events.days_since_mark().collect(),
+            session_days: self.sessions.days_since_mark().collect(),
         };
-        self.mark = Mark {
-            events: self.event_days.len(),
-            sessions: self.session_days.len(),
-            records: self.records,
-        };
+        self.settle();
         rows
+    }
+
+    /// Makes every pending row part of earlier objects: a rollback keeps them.
+    fn settle(&mut self) {
+        self.events.set_mark();
+        self.sessions.set_mark();
+        self.mark = self.records;
     }
 
     /// Drops the rows of the current object (it failed); earlier objects' rows stay.
     pub fn abort_object(&mut self) -> Result<(), ArrowError> {
-        let m = self.mark;
-        if self.event_days.len() > m.events || self.session_days.len() > m.sessions {
-            // Rare: freeze what came before the object and discard the rest.
-            let events = self.events.finish()?;
-            let sessions = self.sessions.finish()?;
-            let carried_events: usize = self.carry_events.iter().map(RecordBatch::num_rows).sum();
-            let carried_sessions: usize =
-                self.carry_sessions.iter().map(RecordBatch::num_rows).sum();
-            self.carry_events
-                .push(events.slice(0, m.events - carried_events));
-            self.carry_sessions
-                .push(sessions.slice(0, m.sessions - carried_sessions));
-            self.event_days.truncate(m.events);
-            self.session_days.truncate(m.sessions);
-        }
-        self.records = m.records;
+        self.events.roll_back()?;
+        self.sessions.roll_back()?;
+        self.records = self.mark;
         Ok(())
     }
 
     /// Rows pending in the builder (of ended and current objects).
     pub fn pending_rows(&self) -> usize {
-        self.event_days.len()
+        self.events.rows()
     }
 
-    /// Returns every pending row, split by day, and starts afresh.
+    /// Returns every pending row, by day, and starts afresh.
     pub fn finish(&mut self) -> Result<ObjectBatches, ArrowError> {
-        let events = concat(Table::Events, &mut self.carry_events, self.events.finish()?)?;
-        let sessions = concat(
-            Table::Sessions,
-            &mut self.carry_sessions,
-            self.sessions.finish()?,
-        )?;
         let out = ObjectBatches {
-            events: split_by_day(events, &self.event_days)?,
-            sessions: split_by_day(sessions, &self.session_days)?,
+            events: self.events.finish()?,
+            sessions: self.sessions.finish()?,
             records: self.records,
         };
-        self.event_days.clear();
-        self.session_days.clear();
         self.records = 0;
-        self.mark = Mark::default();
+        self.mark = 0;
         Ok(out)
     }
 
@@ -220,9 +181,10 @@ impl BatchBuilder {
         } else {
             None
         };
+        let day = event_time.div_euclid(86_400_000);
         let fp = &*self.fingerprints;
         let redact = |raw| redact(fp, raw);
-        let e = &mut self.events;
+        let e = self.events.next_row(day);
         let ui = r.user_identity.as_ref();
         let sc = ui.and_then(|u| u.session_context.as_ref());
         let issuer = sc.and_then(|s| s.session_issuer.as_ref());
@@ -364,12 +326,9 @@ impl BatchBuilder {
             e.extra.append_null();
         }
         e.source_object.append_value(&self.source_object);
-        let day = event_time.div_euclid(86_400_000);
-        self.event_days.push(day);
 
         if let Some((req, resp)) = session {
-            self.append_session(r, event_time, &req, &resp);
-            self.session_days.push(day);
+            self.append_session(r, day, event_time, &req, &resp);
         }
         self.records += 1;
         Ok(())
@@ -378,12 +337,13 @@ impl BatchBuilder {
     fn append_session(
         &mut self,
         r: &Record<'_>,
+        day: i64,
         event_time: Millis,
         req: &AssumeRoleRequest<'_>,
         resp: &AssumeRoleResponse<'_>,
     ) {
         let ui = r.user_identity.as_ref();
-        let sx = &mut self.sessions;
+        let sx = self.sessions.next_row(day);
         s(&mut sx.event_id, r.event_id.as_ref());
         sx.event_time.append_value(event_time);
         s(&mut sx.event_name, r.event_name.as_ref());
@@ -678,59 +638,174 @@ fn write_extra(r: &Record<'_>, resources: Option<&RawValue>, out: &mut String) -
     top.close()
 }
 
-fn concat(
-    table: Table,
-    carry: &mut Vec<RecordBatch>,
-    last: RecordBatch,
-) -> Result<RecordBatch, ArrowError> {
-    if carry.is_empty() {
-        return Ok(last);
-    }
-    carry.push(last);
-    let all = arrow::compute::concat_batches(&table.file_schema(), carry.iter())?;
-    carry.clear();
-    Ok(all)
+/// Column builders of one table, a set per UTC day: each row is appended to its day's set, so
+/// the rows never have to be split (copied) by day afterwards. Records come nearly in time
+/// order, so nearly every row goes to the day of the row before.
+struct ByDay<C> {
+    days: Vec<Day<C>>,
+    /// Index in `days` of the last row's day.
+    last: usize,
+    /// Builders of finished batches, sized for the rows they held (the first of each pair).
+    spare: Vec<(usize, C)>,
 }
 
-fn split_by_day(batch: RecordBatch, days: &[i64]) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
-    let Some(&first) = days.first() else {
-        return Ok(Vec::new());
-    };
-    if days.iter().all(|&d| d == first) {
-        return Ok(vec![(first, batch)]);
-    }
-    let mut order: Vec<u32> = (0..days.len() as u32).collect();
-    order.sort_by_key(|&i| days[i as usize]);
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < order.len() {
-        let day = days[order[start] as usize];
-        let end = start
-            + order[start..]
-                .iter()
-                .take_while(|&&i| days[i as usize] == day)
-                .count();
-        let idx = UInt32Array::from(order[start..end].to_vec());
-        out.push((day, arrow::compute::take_record_batch(&batch, &idx)?));
-        start = end;
-    }
-    Ok(out)
+struct Day<C> {
+    day: i64,
+    columns: C,
+    /// Rows in `columns`.
+    rows: usize,
+    /// Rows of `columns` that belong to earlier objects.
+    mark: usize,
+    /// Rows frozen by a rollback, to go before those in `columns`.
+    carry: Vec<RecordBatch>,
 }
+
+impl<C> Default for ByDay<C> {
+    fn default() -> Self {
+        ByDay {
+            days: Vec::new(),
+            last: 0,
+            spare: Vec::new(),
+        }
+    }
+}
+
+/// Spare column sets kept between batches: enough for the days one batch usually spans.
+const SPARE_DAYS: usize = 4;
+
+impl<C: Columns> ByDay<C> {
+    /// The columns to append one row of `day` to; the caller appends to every column.
+    fn next_row(&mut self, day: i64) -> &mut C {
+        if self.days.get(self.last).is_none_or(|d| d.day != day) {
+            self.last = match self.days.iter().position(|d| d.day == day) {
+                Some(i) => i,
+                None => {
+                    let columns = self.spare.pop().map(|(_, c)| c).unwrap_or_default();
+                    self.days.push(Day {
+                        day,
+                        columns,
+                        rows: 0,
+                        mark: 0,
+                        carry: Vec::new(),
+                    });
+                    self.days.len() - 1
+                }
+            };
+        }
+        let d = &mut self.days[self.last];
+        d.rows += 1;
+        &mut d.columns
+    }
+
+    fn rows(&self) -> usize {
+        self.days
+            .iter()
+            .map(|d| d.rows + d.carry.iter().map(RecordBatch::num_rows).sum::<usize>())
+            .sum()
+    }
+
+    fn set_mark(&mut self) {
+        for d in &mut self.days {
+            d.mark = d.rows;
+        }
+    }
+
+    fn days_since_mark(&self) -> impl Iterator<Item = i64> + '_ {
+        self.days.iter().filter(|d| d.rows > d.mark).map(|d| d.day)
+    }
+
+    /// Drops the rows appended since the mark. Rare: the builders cannot shrink, so the rows
+    /// before the mark are frozen into a batch.
+    fn roll_back(&mut self) -> Result<(), ArrowError> {
+        for d in &mut self.days {
+            if d.rows > d.mark {
+                let kept = d.columns.finish()?.slice(0, d.mark);
+                if kept.num_rows() > 0 {
+                    d.carry.push(kept);
+                }
+                d.rows = 0;
+                d.mark = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every row, as one batch per day in day order; the builders are kept for the next rows.
+    fn finish(&mut self) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
+        self.days.sort_by_key(|d| d.day);
+        let mut out = Vec::with_capacity(self.days.len());
+        for mut d in self.days.drain(..) {
+            let mut batch = d.columns.finish()?;
+            if !d.carry.is_empty() {
+                d.carry.push(batch);
+                batch = arrow::compute::concat_batches(&C::TABLE.file_schema(), d.carry.iter())?;
+            }
+            self.spare.push((d.rows, d.columns));
+            if batch.num_rows() > 0 {
+                out.push((d.day, batch));
+            }
+        }
+        // Keep the largest sets, largest last: the next batch's first day (usually its main
+        // one) takes the set sized for the most rows.
+        self.spare.sort_by_key(|(rows, _)| *rows);
+        let extra = self.spare.len().saturating_sub(SPARE_DAYS);
+        self.spare.drain(..extra);
+        self.last = 0;
+        Ok(out)
+    }
+}
+
+/// A set of column builders in schema order.
+trait Columns: Default {
+    const TABLE: Table;
+    /// The rows appended so far as a batch; the builders are left empty, sized for as many.
+    fn finish(&mut self) -> Result<RecordBatch, ArrowError>;
+}
+
+/// Finishes a builder and leaves it sized for a batch like the one just built: the next batch
+/// then fills buffers allocated once instead of growing them from nothing by copies.
+trait Presized {
+    fn finish_presized(&mut self) -> ArrayRef;
+}
+
+impl Presized for StringBuilder {
+    fn finish_presized(&mut self) -> ArrayRef {
+        let (items, bytes) = (ArrayBuilder::len(self), self.values_slice().len());
+        let array = Arc::new(self.finish());
+        *self = StringBuilder::with_capacity(items, bytes + bytes / 8);
+        array
+    }
+}
+
+/// Small fixed-width columns: growing them costs little.
+macro_rules! presized_by_growth {
+    ($($t:ty),*) => { $(impl Presized for $t {
+        fn finish_presized(&mut self) -> ArrayRef { Arc::new(self.finish()) }
+    })* };
+}
+presized_by_growth!(
+    TimestampMillisecondBuilder,
+    BooleanBuilder,
+    Int32Builder,
+    Int64Builder,
+    ListBuilder<StructBuilder>
+);
 
 fn ts_builder() -> TimestampMillisecondBuilder {
     TimestampMillisecondBuilder::new().with_timezone("UTC")
 }
 
-/// Declares a struct of column builders, in schema order, and its `finish`.
+/// Declares a struct of column builders, in schema order, as [`Columns`].
 macro_rules! columns {
     ($name:ident, $table:expr, { $( $field:ident : $ty:ty = $init:expr ),* $(,)? }) => {
         struct $name { $( $field: $ty, )* }
         impl Default for $name {
             fn default() -> Self { $name { $( $field: $init, )* } }
         }
-        impl $name {
+        impl Columns for $name {
+            const TABLE: Table = $table;
             fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-                let columns: Vec<ArrayRef> = vec![ $( Arc::new(self.$field.finish()), )* ];
+                let columns: Vec<ArrayRef> = vec![ $( self.$field.finish_presized(), )* ];
                 RecordBatch::try_new($table.file_schema(), columns)
             }
         }
