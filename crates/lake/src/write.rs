@@ -18,6 +18,12 @@ use crate::schema::{Table, events, sessions};
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 
+/// Memory that the row groups in progress of one ingest may take, all its writers together
+/// (see [`ChunkWriter::with_concurrent_writers`]). A file's row group stays in memory until
+/// [`ROW_GROUP_ROWS`] rows or the file's close, and a chunk spanning many days keeps many files
+/// open: without a bound, memory would grow with the input.
+pub const WRITE_MEMORY_BYTES: usize = 64 << 20;
+
 /// Columns whose values are nearly all distinct: a dictionary would be built and thrown away.
 const HIGH_CARDINALITY: &[&str] = &[
     events::EVENT_ID,
@@ -93,6 +99,8 @@ pub struct ChunkWriter {
     seq: u32,
     tick: u64,
     max_open: usize,
+    /// Bound on the memory of the row groups in progress, as `ArrowWriter::memory_size`
+    /// estimates it.
     max_buffered_bytes: usize,
 }
 
@@ -109,8 +117,15 @@ impl ChunkWriter {
             seq: 0,
             tick: 0,
             max_open: 16,
-            max_buffered_bytes: 64 << 20,
+            max_buffered_bytes: WRITE_MEMORY_BYTES,
         }
+    }
+
+    /// Tells the writer that it is one of `writers` writing at once (one per ingest worker):
+    /// it then holds at most its share of [`WRITE_MEMORY_BYTES`] in row groups in progress.
+    pub fn with_concurrent_writers(mut self, writers: usize) -> Self {
+        self.max_buffered_bytes = WRITE_MEMORY_BYTES / writers.max(1);
+        self
     }
 
     /// Appends the rows of a trail table for day `day` (days since 1970-01-01); returns the
@@ -155,17 +170,15 @@ impl ChunkWriter {
         open.rows += batch.num_rows() as u64;
         open.last_used = tick;
         let rel = open.rel.clone();
-        // Bound memory: row groups in progress are held in memory until flushed.
-        let buffered: usize = self
-            .open
-            .values()
-            .map(|o| o.writer.in_progress_size())
-            .sum();
+        // Bound memory: row groups in progress are held in memory until flushed. Their
+        // memory, not their estimated encoded size (`in_progress_size`, about half of it),
+        // is what the bound is about.
+        let buffered: usize = self.open.values().map(|o| o.writer.memory_size()).sum();
         if buffered > self.max_buffered_bytes
             && let Some(o) = self
                 .open
                 .values_mut()
-                .max_by_key(|o| o.writer.in_progress_size())
+                .max_by_key(|o| o.writer.memory_size())
         {
             o.writer.flush().map_err(|source| Error::Parquet {
                 path: o.rel.clone(),
