@@ -8,5 +8,6 @@ mod demo;
 mod fixtures;
 pub mod generated;
 mod rerun;
+mod s3;
 mod sql;
 mod util;

@@ -35,11 +35,22 @@ pub enum Command {
 }
 
 const INGEST_AFTER: &str = "\
-Inputs: folders are walked recursively. Objects are recognised by content, not by name: gzip or
-plain; CloudTrail's {\"Records\":[...]} files, JSON arrays of records, one record per line
-(CloudTrail Lake, EventBridge, CloudWatch Logs exports), concatenated records, and
-`aws cloudtrail lookup-events` output. CloudTrail-Digest/ and CloudTrail-Insight/ objects and
+Inputs: folders are walked recursively; s3://bucket[/prefix] is listed and read with the AWS
+standard credential chain (environment, --profile or AWS_PROFILE, SSO, web identity, container
+and instance metadata), or unsigned with --no-sign-request. Objects are recognised by content,
+not by name: gzip or plain; CloudTrail's {\"Records\":[...]} files, JSON arrays of records, one
+record per line (CloudTrail Lake, EventBridge, CloudWatch Logs exports), concatenated records,
+and `aws cloudtrail lookup-events` output. CloudTrail-Digest/ and CloudTrail-Insight/ objects and
 hidden files are skipped and counted.
+
+Pruning: --accounts, --regions, --from and --to read only that part of a trail laid out as
+CloudTrail delivers it (AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/), in folders and
+in buckets alike; objects whose path does not show a filtered field are left out. On S3 the other
+accounts, regions and days are not even listed.
+
+Sharding: --shard I/N reads the I-th of N disjoint shares of the objects (a stable hash of each
+key), so N machines can split one trail: run I = 0 .. N-1, each into its own lake, or one after
+another into one lake (a lake has one writer at a time).
 
 Exit status:
   0  every object landed (or was already in the lake)
@@ -64,7 +75,7 @@ Examples:
 /// `crosstrail ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files and folders of CloudTrail logs to ingest.
+    /// Files and folders of CloudTrail logs, or s3://bucket[/prefix], to ingest.
     #[arg(required_unless_present = "iam", value_name = "SOURCE")]
     pub sources: Vec<PathBuf>,
     /// IAM snapshots to load (`aws iam get-account-authorization-details` output, one file per
@@ -86,6 +97,37 @@ pub struct IngestArgs {
     /// Inflated input per transaction and worker, in MiB (tests use small values to commit often).
     #[arg(long, value_name = "MIB", default_value_t = 512, hide = true)]
     pub chunk_mib: u64,
+    /// Only these accounts (comma-separated 12-digit ids).
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+    /// Only these regions (comma-separated, e.g. us-east-1,eu-west-1).
+    #[arg(long, value_name = "REGION,...", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+    /// First delivery day to read (YYYY-MM-DD, UTC), inclusive.
+    #[arg(long, value_name = "DAY")]
+    pub from: Option<String>,
+    /// Last delivery day to read (YYYY-MM-DD, UTC), inclusive.
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<String>,
+    /// Read only share I of N (0 <= I < N) of the objects; see "Sharding" below.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Objects fetched at once (also bounded by 64 MiB in flight) [default: 64 for S3, else 4
+    /// per thread].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// AWS profile from the shared config and credentials files (S3 sources).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Region of the bucket [default: AWS_REGION or the profile's, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible store (path-style addressing), e.g. http://127.0.0.1:9000.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Send unsigned requests (public buckets): no credentials are looked up.
+    #[arg(long)]
+    pub no_sign_request: bool,
     /// No progress bar, no summary, no per-object errors on stderr (the exit status still tells).
     #[arg(long, short)]
     pub quiet: bool,

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use crosstrail_ingest::{IamSummary, IngestOptions, LocalSource, Source, Summary};
+use crosstrail_ingest::layout::{Day, LayoutFilter};
+use crosstrail_ingest::{
+    IamSummary, IngestOptions, LocalSource, S3Options, S3Source, Shard, Source, Summary, is_s3_url,
+};
 use crosstrail_lake::{Lake, RecordLimits};
 
 use crate::args::IngestArgs;
@@ -35,10 +38,51 @@ impl IngestConfig {
         options.records = RecordLimits {
             max_record_bytes: (a.max_record_mib << 20) as usize,
         };
+        let filter = layout_filter(&a)?;
+        if let Some(shard) = &a.shard {
+            options.shard = Some(parse_shard(shard)?);
+        }
+        let s3 = S3Options {
+            region: a.region.clone(),
+            profile: a.profile.clone(),
+            endpoint_url: a.endpoint_url.clone(),
+            no_sign_request: a.no_sign_request,
+            filter: filter.clone(),
+            max_object_bytes: options.decode.max_inflated_bytes,
+            ..S3Options::default()
+        };
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+        let mut any_s3 = false;
         for path in &a.sources {
-            let source = LocalSource::new(path, Some(&a.lake)).context("cannot read a source")?;
-            sources.push(Arc::new(source));
+            match path.to_str().filter(|p| is_s3_url(p)) {
+                Some(url) => {
+                    let source = S3Source::new(url, s3.clone()).context("cannot read a source")?;
+                    sources.push(Arc::new(source));
+                    any_s3 = true;
+                }
+                None => {
+                    let source = LocalSource::new(path, Some(&a.lake))
+                        .context("cannot read a source")?
+                        .with_filter(filter.clone());
+                    sources.push(Arc::new(source));
+                }
+            }
+        }
+        let s3_only = [
+            ("--profile", a.profile.is_some()),
+            ("--region", a.region.is_some()),
+            ("--endpoint-url", a.endpoint_url.is_some()),
+            ("--no-sign-request", a.no_sign_request),
+        ];
+        if let Some((flag, _)) = s3_only.iter().find(|(_, set)| *set && !any_s3) {
+            anyhow::bail!("{flag} applies to s3:// sources, and none was given");
+        }
+        match a.concurrency {
+            Some(0) => anyhow::bail!("--concurrency must be at least 1"),
+            Some(n) => options.fetch_concurrency = n,
+            // Round trips, not the disk, limit a bucket: keep many GETs in flight.
+            None if any_s3 => options.fetch_concurrency = 64,
+            None => {}
         }
         Ok(IngestConfig {
             lake: a.lake,
@@ -48,6 +92,74 @@ impl IngestConfig {
             quiet: a.quiet,
         })
     }
+}
+
+fn layout_filter(a: &IngestArgs) -> anyhow::Result<LayoutFilter> {
+    let mut filter = LayoutFilter::default();
+    if let Some(accounts) = &a.accounts {
+        for id in accounts {
+            anyhow::ensure!(
+                id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()),
+                "--accounts: {id:?} is not a 12-digit account id"
+            );
+        }
+        filter.accounts = Some(accounts.iter().cloned().collect());
+    }
+    if let Some(regions) = &a.regions {
+        for r in regions {
+            anyhow::ensure!(
+                !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                "--regions: {r:?} is not a region name"
+            );
+        }
+        filter.regions = Some(regions.iter().cloned().collect());
+    }
+    filter.from = a
+        .from
+        .as_deref()
+        .map(|d| parse_day("--from", d))
+        .transpose()?;
+    filter.to = a.to.as_deref().map(|d| parse_day("--to", d)).transpose()?;
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        anyhow::ensure!(from <= to, "--from is after --to");
+    }
+    Ok(filter)
+}
+
+fn parse_day(flag: &str, text: &str) -> anyhow::Result<Day> {
+    let bad = || anyhow::anyhow!("{flag}: {text:?} is not a day (YYYY-MM-DD)");
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
+    let (y, m, d) = (num(y)?, num(m)?, num(d)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if !(1..=days).contains(&d) {
+        return Err(bad());
+    }
+    Ok((y, m, d))
+}
+
+fn parse_shard(text: &str) -> anyhow::Result<Shard> {
+    let bad = || anyhow::anyhow!("--shard: {text:?} is not I/N with 0 <= I < N (e.g. 0/4)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let index: u32 = i.trim().parse().map_err(|_| bad())?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
 }
 
 pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {

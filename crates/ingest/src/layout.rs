@@ -118,7 +118,10 @@ pub struct LayoutFilter {
 impl LayoutFilter {
     /// Whether the filter keeps everything.
     pub fn is_empty(&self) -> bool {
-        self.accounts.is_none() && self.regions.is_none() && self.from.is_none() && self.to.is_none()
+        self.accounts.is_none()
+            && self.regions.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
     }
 
     fn admits_day(&self, day: Day) -> bool {
@@ -166,7 +169,11 @@ impl LayoutFilter {
         if !is_account(account) {
             return false;
         }
-        if self.accounts.as_ref().is_some_and(|a| !a.contains(*account)) {
+        if self
+            .accounts
+            .as_ref()
+            .is_some_and(|a| !a.contains(*account))
+        {
             return false;
         }
         let Some(kind) = rest.get(1) else { return true };
@@ -174,12 +181,17 @@ impl LayoutFilter {
             // Digests and Insights are never parsed; anything else is not a trail.
             return false;
         }
-        let Some(region) = rest.get(2) else { return true };
+        let Some(region) = rest.get(2) else {
+            return true;
+        };
         if self.regions.as_ref().is_some_and(|r| !r.contains(*region)) {
             return false;
         }
         let num = |i: usize| rest.get(i).and_then(|s| s.parse::<u32>().ok());
-        let (from, to) = (self.from.unwrap_or((0, 0, 0)), self.to.unwrap_or((u32::MAX, 99, 99)));
+        let (from, to) = (
+            self.from.unwrap_or((0, 0, 0)),
+            self.to.unwrap_or((u32::MAX, 99, 99)),
+        );
         let dated = self.from.is_some() || self.to.is_some();
         // A folder that is not a number where the date goes holds no dated keys.
         match (num(3), num(4), num(5)) {

@@ -527,7 +527,9 @@ mod tests {
     #[test]
     fn shards_split_keys_exactly_once_and_evenly() {
         let keys: Vec<String> = (0..3000)
-            .map(|i| format!("s3://b/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/{i}.json.gz"))
+            .map(|i| {
+                format!("s3://b/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/{i}.json.gz")
+            })
             .collect();
         let count = 3;
         let mut owners = vec![0u32; keys.len()];
@@ -541,7 +543,10 @@ mod tests {
                 }
             }
         }
-        assert!(owners.iter().all(|&n| n == 1), "each key in exactly one shard");
+        assert!(
+            owners.iter().all(|&n| n == 1),
+            "each key in exactly one shard"
+        );
         assert!(sizes.iter().all(|&n| (800..1200).contains(&n)), "{sizes:?}");
         // Stable: the published FNV-1a test vector, so machines and versions agree.
         assert_eq!(super::fnv1a("a"), 0xaf63_dc4c_8601_ec8c);

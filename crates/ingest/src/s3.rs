@@ -195,7 +195,9 @@ impl S3Source {
             loader = loader.no_credentials();
         }
         let sdk = loader.load().await;
-        let region = sdk.region().map_or("us-east-1".to_string(), |r| r.to_string());
+        let region = sdk
+            .region()
+            .map_or("us-east-1".to_string(), |r| r.to_string());
         if !o.no_sign_request {
             self.check_credentials(&sdk, &region).await?;
         }
@@ -223,7 +225,10 @@ impl S3Source {
                 .to_string(),
         };
         let Some(provider) = sdk.credentials_provider() else {
-            return Err(fail(format!("no credentials provider ({})", self.tried(region))));
+            return Err(fail(format!(
+                "no credentials provider ({})",
+                self.tried(region)
+            )));
         };
         match provider.provide_credentials().await {
             Err(e) => Err(fail(format!(
@@ -569,9 +574,10 @@ fn jitter() -> f64 {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let mut z = nanos ^ COUNTER
-        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-        .wrapping_add(u64::from(std::process::id()) << 32);
+    let mut z = nanos
+        ^ COUNTER
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(u64::from(std::process::id()) << 32);
     // SplitMix64 finalizer.
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -633,7 +639,11 @@ where
     };
     let wrong_region = matches!(
         code.as_deref(),
-        Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException")
+        Some(
+            "PermanentRedirect"
+                | "AuthorizationHeaderMalformed"
+                | "IllegalLocationConstraintException"
+        )
     ) || status == Some(301);
     let text = match (hint, wrong_region) {
         (_, true) => match region {
@@ -712,7 +722,11 @@ mod tests {
         let f = filter(&["111122223333"], &["us-east-1"]);
         assert_eq!(plan("", &f), Plan::Delimited);
         assert_eq!(plan("logs/", &f), Plan::Delimited);
-        assert_eq!(plan("logs/AWSLogs/", &f), Plan::Delimited, "org ids live here");
+        assert_eq!(
+            plan("logs/AWSLogs/", &f),
+            Plan::Delimited,
+            "org ids live here"
+        );
         assert_eq!(
             plan("AWSLogs/o-abc/", &f),
             Plan::Children(vec!["AWSLogs/o-abc/111122223333/".into()])
@@ -727,7 +741,10 @@ mod tests {
         );
         let open = filter(&[], &[]);
         assert_eq!(plan("AWSLogs/o-abc/", &open), Plan::Delimited);
-        assert_eq!(plan("AWSLogs/111122223333/CloudTrail/", &open), Plan::Delimited);
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/", &open),
+            Plan::Delimited
+        );
         assert_eq!(
             plan("AWSLogs/111122223333/CloudTrail/us-east-1/", &open),
             Plan::Days

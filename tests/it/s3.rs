@@ -1,0 +1,604 @@
+//! `crosstrail ingest s3://…` against a real S3-protocol server on loopback (`s3s-fs`, started
+//! in process by each test) behind a fault-injecting front end: account and organization
+//! layouts, pruning (the listings made are asserted), pagination, re-runs, credential errors,
+//! AccessDenied on one object, 503s / resets / truncated bodies / delays, and sharding. Every
+//! S3 lake is compared with a local ingest of the same files. Nothing reaches the internet:
+//! the endpoint is the loopback server, credentials come from the environment, and instance
+//! metadata is disabled.
+
+mod server;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+
+use server::{ACCESS_KEY, SECRET_KEY, Server};
+
+use crate::generated::small_spec;
+use crate::util::{
+    Run, counts, crosstrail, csv_rows, delivery, gzip, ingest_with, manifest, objects_line,
+    records, records_read, sql, tempdir, walk, write,
+};
+
+const BUCKET: &str = "trail";
+
+/// A loopback S3 server whose bucket `trail` holds a generated trail under `logs/AWSLogs/`
+/// (account and organization layouts, digests and Insights), and that trail's local folder.
+struct World {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    server: Server,
+    truth: crosstrail_synth::Truth,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempdir();
+        let dir = tmp.path().to_path_buf();
+        let gen_dir = dir.join("gen");
+        let truth = crosstrail_synth::generate(&small_spec(), &gen_dir).expect("generate");
+        let logs = dir.join("s3").join(BUCKET).join("logs");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        std::fs::rename(gen_dir.join("AWSLogs"), logs.join("AWSLogs")).expect("move the trail");
+        let server = Server::start(&dir.join("s3"));
+        World {
+            _tmp: tmp,
+            dir,
+            server,
+            truth,
+        }
+    }
+
+    /// The trail as a local folder (the very files the server serves).
+    fn local(&self) -> PathBuf {
+        self.dir
+            .join("s3")
+            .join(BUCKET)
+            .join("logs")
+            .join("AWSLogs")
+    }
+
+    fn lake(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `crosstrail ingest URL --lake LAKE` against the server, with valid credentials.
+    fn ingest(&self, url: &str, lake: &Path, flags: &[&str]) -> Run {
+        s3_ingest(
+            &self.server,
+            url,
+            lake,
+            flags,
+            Some((ACCESS_KEY, SECRET_KEY)),
+        )
+    }
+
+    /// Object GETs the server saw.
+    fn gets(&self) -> usize {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && !r.is_list())
+            .count()
+    }
+}
+
+/// Runs `crosstrail ingest` on `url` with an environment that reaches only `server`: no AWS
+/// variable or file of the machine, no instance metadata, and `credentials` when given.
+fn s3_ingest(
+    server: &Server,
+    url: &str,
+    lake: &Path,
+    flags: &[&str],
+    credentials: Option<(&str, &str)>,
+) -> Run {
+    let mut cmd = crosstrail();
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    let nowhere = lake.with_extension("no-aws-config");
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("AWS_REGION", "us-east-1");
+    if let Some((key, secret)) = credentials {
+        cmd.env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+    }
+    cmd.arg("ingest")
+        .arg(url)
+        .arg("--lake")
+        .arg(lake)
+        .args(["--endpoint-url", &server.endpoint, "--threads", "2"])
+        .args(flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd.output().expect("cannot run crosstrail");
+    let run = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.assert_no_panic();
+    run
+}
+
+/// What must be identical between an S3 lake and a local lake of the same objects: every row
+/// copy, with the object it came from named from `AWSLogs/` on. External-ID fingerprints are
+/// keyed per lake, so they are compared by presence only.
+fn lake_content(lake: &Path) -> String {
+    let mut out = sql(
+        lake,
+        "csv",
+        "SELECT event_id, event_time, event_name, principal_arn, recipient_account_id, \
+                regexp_replace(request_parameters, 'redacted:[0-9a-f]+', 'redacted') AS p, \
+                regexp_replace(source_object, '^.*/AWSLogs/', 'AWSLogs/') AS o, \
+                event_date FROM events_all ORDER BY event_id, o",
+    );
+    out.push_str(&sql(
+        lake,
+        "csv",
+        "SELECT event_id, role_arn, temp_access_key_id, external_id_fingerprint IS NULL, \
+                regexp_replace(source_object, '^.*/AWSLogs/', 'AWSLogs/') AS o \
+         FROM sessions_all ORDER BY event_id, o",
+    ));
+    out
+}
+
+/// Fails with the first differing rows unless `a` and `b` hold the same rows.
+#[track_caller]
+fn assert_same_lake(a: &Path, b: &Path) {
+    let (x, y) = (lake_content(a), lake_content(b));
+    if x != y {
+        let xs: BTreeSet<&str> = x.lines().collect();
+        let ys: BTreeSet<&str> = y.lines().collect();
+        let only_a: Vec<&&str> = xs.difference(&ys).take(5).collect();
+        let only_b: Vec<&&str> = ys.difference(&xs).take(5).collect();
+        panic!(
+            "lakes differ ({} vs {} lines)\nonly in {}: {only_a:#?}\nonly in {}: {only_b:#?}",
+            x.lines().count(),
+            y.lines().count(),
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+/// The local folders of one kind under `dir` (sorted names).
+fn subdirs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn files_under(dir: &Path) -> usize {
+    let mut n = 0;
+    walk(dir, &mut |_| n += 1);
+    n
+}
+
+#[test]
+fn a_trail_in_s3_lands_exactly_as_from_disk_and_a_rerun_fetches_nothing() {
+    let w = World::new();
+    let n = &w.truth.counts;
+    let url = format!("s3://{BUCKET}/logs");
+    let lake = w.lake("lake-s3");
+    let r = w.ingest(&url, &lake, &[]);
+    r.expect_code(0);
+    let skipped = n.digest_objects + n.insight_objects;
+    assert_eq!(
+        objects_line(&r.stderr),
+        [n.log_objects + skipped, n.log_objects, 0, skipped, 0],
+        "{r}"
+    );
+    assert_eq!(records_read(&r.stderr), n.records_written_total);
+    let c = counts(&lake);
+    assert_eq!(
+        (c.events, c.events_all),
+        (n.records, n.records_written_total)
+    );
+    // Both layouts were read: account trails and the organization trail's copies.
+    let layouts = csv_rows(
+        &lake,
+        "SELECT DISTINCT source_object LIKE '%/AWSLogs/o-%' FROM events_all ORDER BY 1",
+    );
+    assert_eq!(layouts, ["false", "true"]);
+    // Object identity is the S3 URL; digests and Insights were not fetched.
+    let m = manifest(&lake);
+    assert_eq!(m.len() as u64, n.log_objects);
+    assert!(
+        m.keys().all(|k| k.starts_with("s3://trail/logs/AWSLogs/")),
+        "{m:?}"
+    );
+    assert_eq!(w.gets() as u64, n.log_objects);
+
+    let local = w.lake("lake-local");
+    ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
+    assert_same_lake(&lake, &local);
+
+    // A second run lists again and fetches nothing.
+    w.server.clear_log();
+    let r = w.ingest(&url, &lake, &[]);
+    r.expect_code(0);
+    assert_eq!(
+        objects_line(&r.stderr),
+        [n.log_objects + skipped, 0, n.log_objects, skipped, 0],
+        "{r}"
+    );
+    assert_eq!(w.gets(), 0, "a re-run fetched objects");
+    assert_same_lake(&lake, &local);
+}
+
+#[test]
+fn one_day_of_one_account_lists_only_that_day() {
+    let w = World::new();
+    let awslogs = w.local();
+    let account = subdirs(&awslogs)
+        .into_iter()
+        .find(|a| a.len() == 12)
+        .expect("an account folder");
+    let org = subdirs(&awslogs)
+        .into_iter()
+        .find(|a| a.starts_with("o-"))
+        .expect("an organization folder");
+    let regions_dir = awslogs.join(&account).join("CloudTrail");
+    let region = subdirs(&regions_dir).remove(0);
+    let day = "2026/01/03";
+    let day_dir = regions_dir.join(&region).join(day);
+    let expected = files_under(&day_dir)
+        + files_under(
+            &awslogs
+                .join(&org)
+                .join(&account)
+                .join("CloudTrail")
+                .join(&region)
+                .join(day),
+        );
+    assert!(expected > 0, "no objects on {day} in {}", day_dir.display());
+
+    let flags = [
+        "--accounts",
+        &account,
+        "--regions",
+        &region,
+        "--from",
+        "2026-01-03",
+        "--to",
+        "2026-01-03",
+    ];
+    let lake = w.lake("lake-s3");
+    let r = w.ingest(&format!("s3://{BUCKET}/logs"), &lake, &flags);
+    r.expect_code(0);
+    assert_eq!(
+        objects_line(&r.stderr),
+        [expected as u64, expected as u64, 0, 0, 0],
+        "{r}"
+    );
+    // The listings: find AWSLogs/, list it for organization ids, then only the day, from its
+    // first key (StartAfter) in the account trail and the organization trail.
+    let region_prefix = |base: &str| format!("logs/AWSLogs/{base}{account}/CloudTrail/{region}/");
+    let mut listings: Vec<(String, Option<String>, Option<String>)> = w
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.is_list())
+        .map(|r| {
+            (
+                r.param("prefix").unwrap_or("").to_string(),
+                r.param("delimiter").map(str::to_string),
+                r.param("start-after").map(str::to_string),
+            )
+        })
+        .collect();
+    listings.sort();
+    let slash = Some("/".to_string());
+    let mut want = vec![
+        ("logs/".to_string(), slash.clone(), None),
+        ("logs/AWSLogs/".to_string(), slash, None),
+        (
+            region_prefix(""),
+            None,
+            Some(format!("{}2026/01/03", region_prefix(""))),
+        ),
+        (
+            region_prefix(&format!("{org}/")),
+            None,
+            Some(format!("{}2026/01/03", region_prefix(&format!("{org}/")))),
+        ),
+    ];
+    want.sort();
+    assert_eq!(listings, want);
+    assert_eq!(w.gets(), expected);
+
+    // Local folders laid out the same way are pruned the same way, to the same lake.
+    let local = w.lake("lake-local");
+    let mut local_flags = vec!["--threads", "2"];
+    local_flags.extend(flags);
+    let r = ingest_with(&local, &[&w.local()], &local_flags);
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr)[1], expected as u64, "{r}");
+    assert_same_lake(&lake, &local);
+
+    // Without --regions the regions are discovered, one delimiter listing per trail.
+    w.server.clear_log();
+    let lake = w.lake("lake-s3-regions");
+    let r = w.ingest(
+        &format!("s3://{BUCKET}/logs"),
+        &lake,
+        &[
+            "--accounts",
+            &account,
+            "--from",
+            "2026-01-03",
+            "--to",
+            "2026-01-03",
+        ],
+    );
+    r.expect_code(0);
+    let requests = w.server.requests();
+    let listed: BTreeSet<String> = requests
+        .iter()
+        .filter(|r| r.is_list())
+        .map(|r| r.param("prefix").unwrap_or("").to_string())
+        .collect();
+    assert!(listed.contains(&format!("logs/AWSLogs/{account}/CloudTrail/")));
+    for prefix in &listed {
+        let other_account = prefix.contains("/AWSLogs/")
+            && prefix
+                .split('/')
+                .any(|p| p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
+            && !prefix.contains(&account);
+        assert!(!other_account, "listed another account: {prefix}");
+        assert!(
+            !prefix.contains("CloudTrail-"),
+            "listed digests or Insights: {prefix}"
+        );
+    }
+}
+
+#[test]
+fn listings_of_more_than_1000_keys_are_paged() {
+    let tmp = tempdir();
+    let day = tmp
+        .path()
+        .join("s3/big/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
+    let n = 1_050;
+    for i in 0..n {
+        write(
+            &day.join(format!(
+                "111122223333_CloudTrail_us-east-1_20240301T1000Z_{i:016}.json.gz"
+            )),
+            gzip(&delivery(&records(&format!("p{i}"), 1))),
+        );
+    }
+    let server = Server::start(&tmp.path().join("s3"));
+    let creds = Some((ACCESS_KEY, SECRET_KEY));
+    let lake = tmp.path().join("lake");
+    let r = s3_ingest(&server, "s3://big", &lake, &[], creds);
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
+    assert_eq!(counts(&lake).events, n);
+    let pages: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_list())
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(pages[1].param("continuation-token").is_some());
+
+    // The pruned listing (a region listed day by day from StartAfter) pages too.
+    server.clear_log();
+    let lake = tmp.path().join("lake-pruned");
+    let r = s3_ingest(&server, "s3://big", &lake, &["--from", "2024-03-01"], creds);
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
+    let pages = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_list())
+        .count();
+    assert!(pages >= 2 + 3, "{pages} listings");
+}
+
+#[test]
+fn missing_credentials_stop_before_any_request() {
+    let w = World::new();
+    let lake = w.lake("lake");
+    let r = s3_ingest(&w.server, &format!("s3://{BUCKET}/logs"), &lake, &[], None);
+    r.expect_code(1);
+    assert!(r.stderr.contains("no usable AWS credentials"), "{r}");
+    assert!(
+        r.stderr.contains("AWS_ACCESS_KEY_ID"),
+        "says what was tried: {r}"
+    );
+    assert!(r.stderr.contains("--no-sign-request"), "{r}");
+    assert!(w.server.requests().is_empty(), "requests were made");
+    assert!(manifest_is_empty(&lake));
+}
+
+#[test]
+fn a_wrong_secret_stops_at_the_first_listing() {
+    let w = World::new();
+    let lake = w.lake("lake");
+    let url = format!("s3://{BUCKET}/logs");
+    let r = s3_ingest(
+        &w.server,
+        &url,
+        &lake,
+        &[],
+        Some((ACCESS_KEY, "not-the-secret")),
+    );
+    r.expect_code(1);
+    assert!(r.stderr.contains("SignatureDoesNotMatch"), "{r}");
+    assert!(r.stderr.contains("secret access key"), "{r}");
+    assert!(
+        r.stderr.contains("region us-east-1"),
+        "says what was tried: {r}"
+    );
+    assert!(r.stderr.contains(&w.server.endpoint), "{r}");
+    let requests = w.server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(manifest_is_empty(&lake));
+
+    // An unknown bucket is the same kind of error.
+    let r = w.ingest("s3://no-such-bucket", &lake, &[]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("NoSuchBucket"), "{r}");
+}
+
+fn manifest_is_empty(lake: &Path) -> bool {
+    let dir = lake.join("_crosstrail").join("manifest");
+    !dir.exists() || crate::util::manifest(lake).is_empty()
+}
+
+#[test]
+fn access_denied_on_one_object_fails_it_alone() {
+    let w = World::new();
+    let n = &w.truth.counts;
+    let url = format!("s3://{BUCKET}/logs");
+    let denied = {
+        let mut first = None;
+        walk(&w.local(), &mut |p| {
+            let s = p.to_string_lossy();
+            if first.is_none() && s.contains("/CloudTrail/") {
+                first = Some(p.file_name().expect("name").to_string_lossy().into_owned());
+            }
+        });
+        first.expect("a log object")
+    };
+    w.server
+        .faults
+        .deny
+        .lock()
+        .expect("deny")
+        .push(denied.clone());
+    let lake = w.lake("lake");
+    let r = w.ingest(&url, &lake, &[]);
+    r.expect_code(2);
+    let skipped = n.digest_objects + n.insight_objects;
+    assert_eq!(
+        objects_line(&r.stderr),
+        [n.log_objects + skipped, n.log_objects - 1, 0, skipped, 1],
+        "{r}"
+    );
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(&denied))
+        .unwrap_or_else(|| panic!("the object is not named:\n{r}"));
+    assert!(line.contains("s3://trail/logs/AWSLogs/"), "{line}");
+    assert!(line.contains("AccessDenied"), "{line}");
+    let m = manifest(&w.lake("lake"));
+    let entry = m
+        .iter()
+        .find(|(k, _)| k.ends_with(&denied))
+        .map(|(_, v)| v.clone())
+        .expect("the denied object is in the manifest");
+    assert_eq!(entry["status"], "failed", "{entry}");
+
+    // Allowed again: the next run fetches that object alone.
+    w.server.faults.deny.lock().expect("deny").clear();
+    w.server.clear_log();
+    let r = w.ingest(&url, &lake, &[]);
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr)[1], 1, "{r}");
+    assert_eq!(w.gets(), 1);
+    let local = w.lake("lake-local");
+    ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
+    assert_same_lake(&lake, &local);
+}
+
+#[test]
+fn slowdowns_resets_truncated_bodies_and_delays_leave_the_lake_exact() {
+    let w = World::new();
+    let f = &w.server.faults;
+    f.slow_down_every.store(11, Ordering::Relaxed);
+    f.reset_every.store(13, Ordering::Relaxed);
+    f.truncate_every.store(7, Ordering::Relaxed);
+    f.latency_ms.store(5, Ordering::Relaxed);
+    let lake = w.lake("lake");
+    let r = w.ingest(
+        &format!("s3://{BUCKET}/logs"),
+        &lake,
+        &["--concurrency", "16"],
+    );
+    r.expect_code(0);
+    let n = &w.truth.counts;
+    assert_eq!(objects_line(&r.stderr)[1], n.log_objects, "{r}");
+    assert!(
+        w.gets() as u64 > n.log_objects + 10,
+        "faults were injected and retried: {} GETs for {} objects",
+        w.gets(),
+        n.log_objects
+    );
+    let local = w.lake("lake-local");
+    ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
+    assert_same_lake(&lake, &local);
+}
+
+#[test]
+fn an_object_that_keeps_failing_is_recorded_and_read_next_run() {
+    let tmp = tempdir();
+    let day = tmp
+        .path()
+        .join("s3/few/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
+    for i in 0..3 {
+        write(
+            &day.join(format!(
+                "111122223333_CloudTrail_us-east-1_20240301T1000Z_{i:016}.json.gz"
+            )),
+            gzip(&delivery(&records(&format!("f{i}"), 50))),
+        );
+    }
+    let server = Server::start(&tmp.path().join("s3"));
+    let creds = Some((ACCESS_KEY, SECRET_KEY));
+    // Every body breaks half-way, every time.
+    server.faults.truncate_every.store(1, Ordering::Relaxed);
+    let lake = tmp.path().join("lake");
+    let r = s3_ingest(&server, "s3://few", &lake, &[], creds);
+    r.expect_code(2);
+    assert_eq!(objects_line(&r.stderr), [3, 0, 0, 0, 3], "{r}");
+    assert!(r.stderr.contains("gave up after 8 attempts"), "{r}");
+    assert_eq!(counts(&lake).events_all, 0, "nothing half-ingested");
+    let m = manifest(&lake);
+    assert!(m.values().all(|e| e["status"] == "failed"), "{m:?}");
+
+    server.faults.truncate_every.store(0, Ordering::Relaxed);
+    let r = s3_ingest(&server, "s3://few", &lake, &[], creds);
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [3, 3, 0, 0, 0], "{r}");
+    assert_eq!(counts(&lake).events_all, 150);
+}
+
+#[test]
+fn shards_split_a_trail_without_overlap() {
+    let w = World::new();
+    let n = &w.truth.counts;
+    let url = format!("s3://{BUCKET}/logs");
+    // Three shares, one after another into one lake (a lake has one writer at a time).
+    let lake = w.lake("lake");
+    let mut ingested = 0;
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let r = w.ingest(&url, &lake, &["--shard", &shard]);
+        r.expect_code(0);
+        let line = objects_line(&r.stderr);
+        assert!(line[1] > 0 && line[1] < n.log_objects, "{r}");
+        ingested += line[1];
+    }
+    assert_eq!(ingested, n.log_objects);
+    assert_eq!(w.gets() as u64, n.log_objects, "each object fetched once");
+    let local = w.lake("lake-local");
+    ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
+    assert_same_lake(&lake, &local);
+
+    let r = w.ingest(&url, &lake, &["--shard", "3/3"]);
+    r.expect_code(1);
+    assert!(r.stderr.contains("--shard"), "{r}");
+}
