@@ -7,6 +7,7 @@ mod crash;
 mod demo;
 mod fixtures;
 pub mod generated;
+mod least_privilege;
 mod rerun;
 mod s3;
 mod sql;

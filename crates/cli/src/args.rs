@@ -66,6 +66,15 @@ Tables and views:
   role_policies           roles_all, role_trust_all, role_policies_all keep every snapshot
   own_accounts            --own-accounts, or the accounts whose trails are in the lake
   org_accounts, vendors   from --org and --vendors (empty without them)
+  role_grants             every action each role holds (identity policies minus Deny, within
+                          its boundary and any --scp), computed when read
+  third_party_roles       roles third parties may assume or did assume
+
+Functions:
+  iam_actions(event_source, event_name, request_parameters)   IAM actions an event needed
+  iam_event_class(event_source, event_name, event_type, identity_type, error_code,
+                  request_parameters)   used | denied | no-permission | not-evidence | unmapped
+  iam_access_level(action), iam_risk_rank(action), iam_observability(action)
 
 Examples:
   crosstrail sql --lake ./lake \"SHOW TABLES\"
@@ -148,6 +157,11 @@ pub struct LakeArgs {
     /// Known vendor accounts, in the community known_aws_accounts YAML format.
     #[arg(long, value_name = "FILE")]
     pub vendors: Option<PathBuf>,
+    /// Service control policies above the roles, one file per level (root, OU, account): a
+    /// policy document, or a JSON array of the documents attached at that level. Used by
+    /// role_grants and the least-privilege reports; not applied to service-linked roles.
+    #[arg(long, value_name = "FILE")]
+    pub scp: Vec<PathBuf>,
     /// Memory the query may hold before spilling to temporary files, in MiB [default: half of RAM].
     #[arg(long, value_name = "MIB")]
     pub memory_limit_mib: Option<usize>,
@@ -209,6 +223,10 @@ pub struct ReportArgs {
     /// Days without use after which a third-party role is inactive.
     #[arg(long, value_name = "DAYS", default_value_t = 90)]
     pub inactive_days: i64,
+    /// unused, rightsize, rightsize-policy, risky-grants: cover every role, not only the
+    /// roles third parties may assume or did assume.
+    #[arg(long)]
+    pub all_roles: bool,
 }
 
 /// `crosstrail demo`.

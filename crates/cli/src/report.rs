@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use crosstrail_lake::normalize::parse_timestamp;
-use crosstrail_query::{ReportParams, report, reports, write_dataframe};
+use crosstrail_query::{LakeSession, OutputFormat, ReportParams, report, reports, write_dataframe};
 
 use crate::args::ReportArgs;
 use crate::sql::{lake_options, open, output_format, runtime};
@@ -52,11 +52,17 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
         from_ms,
         to_ms,
         inactive_days: a.inactive_days,
+        all_roles: a.all_roles,
     };
     let format = output_format(&a.lake)?;
     let options = lake_options(&a.lake, params)?;
     runtime()?.block_on(async {
         let session = open(&a.lake, options).await?;
+        // The documents themselves, not a table about them, when a program asks for JSON.
+        // (ndjson keeps the diff rows, for programs that want those.)
+        if report.name == "rightsize" && format == OutputFormat::Json {
+            return policy_documents(&session).await;
+        }
         let result = session
             .sql(report.sql)
             .await
@@ -66,6 +72,29 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
         out.flush()?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `rightsize --format json`: per role, its suggested policy documents as JSON (not as text
+/// inside a string), with the counts of `rightsize-policy`.
+async fn policy_documents(session: &LakeSession) -> anyhow::Result<ExitCode> {
+    let sql = report("rightsize-policy")
+        .context("the rightsize-policy report is missing")?
+        .sql;
+    let result = session.sql(sql).await.context("report rightsize-policy")?;
+    let mut json = Vec::new();
+    write_dataframe(OutputFormat::Json, result, &mut json).await?;
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(&json)?;
+    for row in &mut rows {
+        if let Some(serde_json::Value::String(text)) = row.get("policy_documents") {
+            let documents: serde_json::Value = serde_json::from_str(text)?;
+            row.insert("policy_documents".into(), documents);
+        }
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, &rows)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `YYYY-MM-DD` (midnight UTC; the next midnight for an end, so the day is included) or RFC 3339.

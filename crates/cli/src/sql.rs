@@ -4,7 +4,10 @@ use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use crosstrail_query::{LakeOptions, LakeSession, OutputFormat, ReportParams, write_dataframe};
+use crosstrail_iam::policy::PolicyDocument;
+use crosstrail_query::{
+    LakeOptions, LakeSession, OutputFormat, ReportParams, ScpLevel, write_dataframe,
+};
 
 use crate::args::{LakeArgs, SqlArgs};
 
@@ -86,13 +89,44 @@ pub fn lake_options(a: &LakeArgs, params: ReportParams) -> anyhow::Result<LakeOp
         }
         None => None,
     };
+    let scps = a
+        .scp
+        .iter()
+        .map(|path| {
+            scp_level(path).with_context(|| format!("cannot read the SCP file {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(LakeOptions {
+        scps,
         own_accounts: a.own_accounts.clone(),
         allow_writes: false,
         vendors,
         org_accounts,
         params,
         memory_limit: a.memory_limit_mib.map(|m| m << 20),
+    })
+}
+
+/// One SCP level: a policy document, or an array of the documents attached at that level.
+fn scp_level(path: &std::path::Path) -> anyhow::Result<ScpLevel> {
+    let text = std::fs::read_to_string(path)?;
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    let documents = match &value {
+        serde_json::Value::Array(items) => items.iter().collect(),
+        one => vec![one],
+    };
+    let policies = documents
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| PolicyDocument::from_value(d).with_context(|| format!("policy {}", i + 1)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!policies.is_empty(), "no policy in the file");
+    Ok(ScpLevel {
+        name: path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        policies,
     })
 }
 

@@ -162,6 +162,32 @@ fn narrowed(action_types: &[String], o: &Observed) -> Vec<String> {
     out.into_iter().collect()
 }
 
+/// The `Resource` the suggestion gives one used action: the ARNs seen that fit its resource
+/// types (objects folded to their common folder), or `*`. Empty for an unknown action.
+pub fn suggested_resources(
+    action: &str,
+    resources: &[String],
+    all_resources_known: bool,
+    catalog: &Catalog,
+) -> Vec<String> {
+    let Some(info) = catalog.lookup(action) else {
+        return Vec::new();
+    };
+    let types: Vec<String> = info
+        .resource_types
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    narrowed(
+        &types,
+        &Observed {
+            action: info.full(),
+            resources: resources.to_vec(),
+            all_resources_known,
+        },
+    )
+}
+
 /// The verb a wildcard may stand for: the action's leading capitalized word (`Get`, `List`).
 fn verb(action: &str) -> Option<&str> {
     let end = action

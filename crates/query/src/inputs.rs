@@ -125,6 +125,7 @@ pub(crate) fn register_inputs(
         Field::new("vendors_given", DataType::Boolean, false),
         Field::new("org_given", DataType::Boolean, false),
         Field::new("own_accounts_given", DataType::Boolean, false),
+        Field::new("all_roles", DataType::Boolean, false),
     ]));
     register_table(
         context,
@@ -142,6 +143,7 @@ pub(crate) fn register_inputs(
             flag(vendors.is_some()),
             flag(org.is_some()),
             flag(own_accounts_given),
+            flag(params.all_roles),
         ],
     )
 }

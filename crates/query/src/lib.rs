@@ -24,12 +24,14 @@
 #![deny(missing_docs)]
 
 mod error;
+mod iam;
 mod inputs;
 mod output;
 mod queries;
 mod session;
 
 pub use error::Error;
+pub use iam::ScpLevel;
 pub use output::{OutputFormat, ResultWriter, write_batches, write_dataframe, write_stream};
 pub use queries::{Report, parse_header, report, reports};
 pub use session::{LakeOptions, LakeSession, OWN_ACCOUNTS, ReportParams, Statements};

@@ -68,6 +68,11 @@ const REPORTS: &[Report] = &[
     embed_sql!("blast-radius"),
     embed_sql!("external-id"),
     embed_sql!("access-denied"),
+    embed_sql!("unused"),
+    embed_sql!("rightsize"),
+    embed_sql!("rightsize-policy"),
+    embed_sql!("risky-grants"),
+    embed_sql!("unmapped"),
 ];
 
 /// Views registered in every session, in dependency order. `events` and `sessions` come from
@@ -92,6 +97,9 @@ pub(crate) const VIEWS: &[Report] = &[
     embed_sql!(view "third_party_activity"),
     embed_sql!(view "activity_in_scope"),
     embed_sql!(view "third_party_actions"),
+    embed_sql!(view "third_party_roles"),
+    embed_sql!(view "role_action_use"),
+    embed_sql!(view "role_scope"),
 ];
 
 /// `own_accounts` when the caller does not list their accounts (registered instead of a table).
@@ -294,6 +302,9 @@ mod tests {
                 "third_party_activity",
                 "activity_in_scope",
                 "third_party_actions",
+                "third_party_roles",
+                "role_action_use",
+                "role_scope",
             ]
         );
         assert!(VIEWS.iter().all(|v| !v.description.is_empty()));

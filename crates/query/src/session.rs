@@ -68,6 +68,10 @@ pub struct LakeOptions {
     /// temporary files, and a query that still needs more fails with "Resources exhausted"
     /// rather than exhausting the machine. `None`: half of physical memory.
     pub memory_limit: Option<usize>,
+
+    /// Service control policies above the roles (`--scp`), one entry per level; empty when
+    /// none were given. `role_grants` intersects every role's grants with them.
+    pub scps: Vec<crate::iam::ScpLevel>,
 }
 
 /// Filters and settings a report reads from the one-row `report_params` table (SQL joins it
@@ -90,6 +94,8 @@ pub struct ReportParams {
     pub to_ms: Option<i64>,
     /// A third-party role unused for this many days is inactive.
     pub inactive_days: i64,
+    /// Least-privilege reports cover every role, not only third-party ones.
+    pub all_roles: bool,
 }
 
 impl Default for ReportParams {
@@ -103,6 +109,7 @@ impl Default for ReportParams {
             from_ms: None,
             to_ms: None,
             inactive_days: 90,
+            all_roles: false,
         }
     }
 }
@@ -182,6 +189,8 @@ impl LakeSession {
             &options.params,
             own_given,
         )?;
+        crate::iam::register(&context, &options.scps)
+            .map_err(|e| Error::setup("registering the IAM functions".to_string(), e))?;
         for view in VIEWS {
             register_view(&context, view).await?;
         }
