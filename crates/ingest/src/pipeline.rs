@@ -372,7 +372,8 @@ fn worker(
             Some(c) => c,
             None => {
                 let txn = lake.begin().map_err(IngestError::Lake)?;
-                let writer = txn.writer();
+                // The workers share the writers' memory budget.
+                let writer = txn.writer().with_concurrent_writers(options.threads);
                 chunk.insert(Chunk {
                     txn,
                     writer,
