@@ -95,6 +95,9 @@ def reason(row, ours, theirs, catalog):
         if theirs and not any(t.lower() in catalog for t in theirs):
             return "no such IAM action: trailscraper's guess is not in the catalog, crosstrail leaves it unmapped"
         return "unmapped in crosstrail (candidate for the exception table)"
+    wild = sorted(t for t in theirs if "*" in t)
+    if wild:
+        return f"trailscraper emits a wildcard where the call needs exact actions: {', '.join(wild)}"
     bogus = sorted(t for t in theirs if t.lower() not in catalog)
     if bogus:
         return f"trailscraper emits actions IAM does not have: {', '.join(bogus)}"
