@@ -92,6 +92,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
          \x20 crosstrail report third-parties --lake {lake} --own-accounts {own_list} --vendors {vendors}\n\
          \x20 crosstrail report timeline --lake {lake} --own-accounts {own_list} --vendors {vendors} --vendor \"Delta Consulting\"\n\
          \x20 crosstrail report external-id --lake {lake} --own-accounts {own_list} --vendors {vendors}\n\
+         \x20 crosstrail report unused --lake {lake} --own-accounts {own_list} --vendors {vendors}\n\
+         \x20 crosstrail report rightsize --lake {lake} --own-accounts {own_list} --vendors {vendors} --format json > policies.json\n\
          \x20 crosstrail sql --lake {lake} \"SHOW TABLES\"\n\
          \x20 crosstrail sql --lake {lake} --format csv \"SELECT * FROM events WHERE error_code IS NOT NULL\" > errors.csv",
         vendors = vendors_file.display()
