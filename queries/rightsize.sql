@@ -90,10 +90,7 @@ dropped AS (
     GROUP BY c.role_arn, c.role_name, c.change, c.service, s.kept, c.access_level
 ),
 notes AS (
-    SELECT 'no IAM snapshot in the lake (crosstrail ingest --iam): no grants are known, so nothing can be listed' AS note
-    WHERE (SELECT count(*) FROM role_policies) = 0
-    UNION ALL
-    SELECT note FROM input_notes
+    SELECT note FROM grant_notes
 )
 SELECT * EXCLUDE (risk_rank)
 FROM (

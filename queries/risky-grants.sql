@@ -80,10 +80,7 @@ permissions AS (
     GROUP BY g.role_arn, g.role_name, g.status, g.service
 ),
 notes AS (
-    SELECT 'no IAM snapshot in the lake (crosstrail ingest --iam): no grants are known, so nothing can be listed' AS note
-    WHERE (SELECT count(*) FROM role_policies) = 0
-    UNION ALL
-    SELECT note FROM input_notes
+    SELECT note FROM grant_notes
 )
 SELECT * EXCLUDE (risk_rank)
 FROM (

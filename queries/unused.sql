@@ -115,10 +115,7 @@ data_ AS (
     GROUP BY r.account_id, r.role_arn, r.role_name, r.status, r.service, r.access_level
 ),
 notes AS (
-    SELECT 'no IAM snapshot in the lake (crosstrail ingest --iam): no grants are known, so nothing can be listed' AS note
-    WHERE (SELECT count(*) FROM role_policies) = 0
-    UNION ALL
-    SELECT note FROM input_notes
+    SELECT note FROM grant_notes
 )
 SELECT * EXCLUDE (sort_risk)
 FROM (

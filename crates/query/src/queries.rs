@@ -100,6 +100,7 @@ pub(crate) const VIEWS: &[Report] = &[
     embed_sql!(view "third_party_roles"),
     embed_sql!(view "role_action_use"),
     embed_sql!(view "role_scope"),
+    embed_sql!(view "grant_notes"),
 ];
 
 /// `own_accounts` when the caller does not list their accounts (registered instead of a table).
@@ -305,6 +306,7 @@ mod tests {
                 "third_party_roles",
                 "role_action_use",
                 "role_scope",
+                "grant_notes",
             ]
         );
         assert!(VIEWS.iter().all(|v| !v.description.is_empty()));

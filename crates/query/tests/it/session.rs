@@ -49,7 +49,7 @@ async fn empty_lake_has_every_table_with_its_schema_and_no_rows() {
     .await;
     assert_eq!(
         tables,
-        "table_name\nactivity_in_scope\nevents\nevents_all\ninput_notes\norg_accounts\nown_accounts\nown_set\n\
+        "table_name\nactivity_in_scope\nevents\nevents_all\ngrant_notes\ninput_notes\norg_accounts\nown_accounts\nown_set\n\
          party_classes\nreport_params\nrole_action_use\nrole_grants\nrole_policies\nrole_policies_all\n\
          role_scope\nrole_trust\nrole_trust_all\nroles\nroles_all\nsession_actions\nsession_chains\n\
          sessions\nsessions_all\nthird_party_actions\nthird_party_activity\nthird_party_roles\n\
