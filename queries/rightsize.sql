@@ -88,9 +88,6 @@ dropped AS (
       ON s.role_arn = c.role_arn AND s.service = c.service
     WHERE c.change IN ('remove', 'review')
     GROUP BY c.role_arn, c.role_name, c.change, c.service, s.kept, c.access_level
-),
-notes AS (
-    SELECT note FROM grant_notes
 )
 SELECT * EXCLUDE (risk_rank)
 FROM (
@@ -116,7 +113,7 @@ FROM (
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
            note, NULL
-    FROM notes
+    FROM grant_notes
 )
 ORDER BY
     role_arn NULLS LAST,

@@ -78,9 +78,6 @@ permissions AS (
     WHERE g.access_level = 'Permissions management'
       AND lower(g.action) NOT IN (SELECT lower(pattern) FROM rules)
     GROUP BY g.role_arn, g.role_name, g.status, g.service
-),
-notes AS (
-    SELECT note FROM grant_notes
 )
 SELECT * EXCLUDE (risk_rank)
 FROM (
@@ -101,7 +98,7 @@ FROM (
     FROM (SELECT * FROM named UNION ALL SELECT * FROM permissions)
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, note, NULL
-    FROM notes
+    FROM grant_notes
 )
 ORDER BY
     CASE status WHEN 'unused' THEN 0 WHEN 'not-observable' THEN 1 WHEN 'used' THEN 2 ELSE 3 END,

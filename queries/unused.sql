@@ -113,9 +113,6 @@ data_ AS (
     LEFT JOIN window_ AS w
       ON w.account_id = r.account_id
     GROUP BY r.account_id, r.role_arn, r.role_name, r.status, r.service, r.access_level
-),
-notes AS (
-    SELECT note FROM grant_notes
 )
 SELECT * EXCLUDE (sort_risk)
 FROM (
@@ -123,7 +120,7 @@ FROM (
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL, NULL, NULL, NULL, note, NULL
-    FROM notes
+    FROM grant_notes
 )
 ORDER BY
     role_arn NULLS LAST,
