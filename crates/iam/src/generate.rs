@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::catalog::Catalog;
+use crate::catalog::{ActionInfo, Catalog};
 
 /// IAM's limit for one managed policy document, in characters excluding whitespace.
 pub const MANAGED_POLICY_MAX_CHARS: usize = 6_144;
@@ -102,15 +102,18 @@ fn arn_resource_type(arn: &str) -> Option<&'static str> {
 
 /// Resource patterns for one action: the ARNs seen that fit its resource types, objects of a
 /// bucket folded to their common key prefix; `*` when that cannot be known.
-fn narrowed(action_types: &[String], o: &Observed) -> Vec<String> {
-    if !o.all_resources_known || o.resources.is_empty() {
+fn narrowed(info: &ActionInfo<'_>, resources: &[String], all_resources_known: bool) -> Vec<String> {
+    if !all_resources_known || resources.is_empty() {
         return vec!["*".into()];
     }
     let fits = |arn: &String| {
-        arn_resource_type(arn)
-            .is_some_and(|t| action_types.iter().any(|a| a.eq_ignore_ascii_case(t)))
+        arn_resource_type(arn).is_some_and(|t| {
+            info.resource_types
+                .iter()
+                .any(|a| a.name.eq_ignore_ascii_case(t))
+        })
     };
-    let seen: BTreeSet<&String> = o.resources.iter().filter(|a| fits(a)).collect();
+    let seen: BTreeSet<&String> = resources.iter().filter(|a| fits(a)).collect();
     if seen.is_empty() {
         return vec!["*".into()];
     }
@@ -170,22 +173,9 @@ pub fn suggested_resources(
     all_resources_known: bool,
     catalog: &Catalog,
 ) -> Vec<String> {
-    let Some(info) = catalog.lookup(action) else {
-        return Vec::new();
-    };
-    let types: Vec<String> = info
-        .resource_types
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    narrowed(
-        &types,
-        &Observed {
-            action: info.full(),
-            resources: resources.to_vec(),
-            all_resources_known,
-        },
-    )
+    catalog.lookup(action).map_or_else(Vec::new, |info| {
+        narrowed(&info, resources, all_resources_known)
+    })
 }
 
 /// The verb a wildcard may stand for: the action's leading capitalized word (`Get`, `List`).
@@ -236,31 +226,22 @@ pub fn suggest(observed: &[Observed], catalog: &Catalog) -> Suggestion {
     // resources -> service -> actions
     let mut groups: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     let mut unknown = BTreeSet::new();
-    let mut merged: BTreeMap<String, Observed> = BTreeMap::new();
+    // canonical action -> (its catalog entry, every resource seen, whether every use named one)
+    let mut merged: BTreeMap<String, (ActionInfo<'_>, Vec<String>, bool)> = BTreeMap::new();
     for o in observed {
         let Some(info) = catalog.lookup(&o.action) else {
             unknown.insert(o.action.clone());
             continue;
         };
-        let m = merged.entry(info.full()).or_insert_with(|| Observed {
-            action: info.full(),
-            resources: Vec::new(),
-            all_resources_known: true,
-        });
-        m.resources.extend(o.resources.iter().cloned());
-        m.all_resources_known &= o.all_resources_known;
+        let m = merged
+            .entry(info.full())
+            .or_insert_with(|| (info, Vec::new(), true));
+        m.1.extend(o.resources.iter().cloned());
+        m.2 &= o.all_resources_known;
     }
-    for (full, o) in &merged {
-        let Some(info) = catalog.lookup(full) else {
-            continue;
-        };
-        let types: Vec<String> = info
-            .resource_types
-            .iter()
-            .map(|t| t.name.to_string())
-            .collect();
+    for (full, (info, resources, known)) in &merged {
         groups
-            .entry(narrowed(&types, o))
+            .entry(narrowed(info, resources, *known))
             .or_default()
             .entry(info.prefix.to_string())
             .or_default()
