@@ -50,7 +50,7 @@ fn version() {
 fn usage_errors_exit_2_with_a_hint() {
     let r = run(["ingest", "somewhere"]);
     r.expect_code(2);
-    assert!(r.stderr.contains("--lake <DIR>"), "{r}");
+    assert!(r.stderr.contains("--lake <DIR|S3_URL>"), "{r}");
     let r = run(["frobnicate"]);
     r.expect_code(2);
     assert!(r.stderr.contains("unrecognized subcommand"), "{r}");

@@ -6,6 +6,7 @@
 //! the endpoint is the loopback server, credentials come from the environment, and instance
 //! metadata is disabled.
 
+mod lake;
 mod server;
 
 use std::collections::BTreeSet;
@@ -93,13 +94,28 @@ fn s3_ingest(
     flags: &[&str],
     credentials: Option<(&str, &str)>,
 ) -> Run {
+    let mut cmd = s3_command(credentials);
+    cmd.arg("ingest")
+        .arg(url)
+        .arg("--lake")
+        .arg(lake)
+        .args(["--endpoint-url", &server.endpoint, "--threads", "2"])
+        .args(flags);
+    finish(cmd)
+}
+
+/// `crosstrail` with an environment that reaches only the loopback server (with
+/// `--endpoint-url`): no AWS
+/// variable or file of the machine, no instance metadata, and `credentials` when given.
+fn s3_command(credentials: Option<(&str, &str)>) -> std::process::Command {
     let mut cmd = crosstrail();
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(name);
         }
     }
-    let nowhere = lake.with_extension("no-aws-config");
+    // A path that never exists: no shared config or credentials file is read.
+    let nowhere = std::env::temp_dir().join("crosstrail-tests-no-aws-config/none");
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", &nowhere)
         .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
@@ -108,14 +124,12 @@ fn s3_ingest(
         cmd.env("AWS_ACCESS_KEY_ID", key)
             .env("AWS_SECRET_ACCESS_KEY", secret);
     }
-    cmd.arg("ingest")
-        .arg(url)
-        .arg("--lake")
-        .arg(lake)
-        .args(["--endpoint-url", &server.endpoint, "--threads", "2"])
-        .args(flags)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd` to its end; it must not panic.
+fn finish(mut cmd: std::process::Command) -> Run {
     let out = cmd.output().expect("cannot run crosstrail");
     let run = Run {
         code: out.status.code(),

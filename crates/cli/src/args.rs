@@ -49,8 +49,14 @@ in buckets alike; objects whose path does not show a filtered field are left out
 accounts, regions and days are not even listed.
 
 Sharding: --shard I/N reads the I-th of N disjoint shares of the objects (a stable hash of each
-key), so N machines can split one trail: run I = 0 .. N-1, each into its own lake, or one after
-another into one lake (a lake has one writer at a time).
+key), so N machines can split one trail: run I = 0 .. N-1 at once (e.g. a job array), all into
+one s3:// lake, or each into its own lake directory (a lake directory has one writer at a time).
+
+Lakes in S3: --lake s3://bucket/prefix writes the same layout as a directory, through the same
+AWS settings as s3:// sources. Files are staged under _crosstrail/ and appear in the tables only
+once committed, so Athena, Trino, Spark and DuckDB can read <prefix>/events/ and
+<prefix>/sessions/ in place (Hive partitions event_date=YYYY-MM-DD) while ingests run. Several
+writers may share one S3 lake (use --shard so they do not read the same objects).
 
 Exit status:
   0  every object landed (or was already in the lake)
@@ -91,8 +97,8 @@ pub struct IngestArgs {
     /// page or account); the files of one run form one snapshot.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub iam: Vec<PathBuf>,
-    /// The lake directory (created if missing).
-    #[arg(long, value_name = "DIR")]
+    /// The lake: a directory (created if missing) or s3://bucket[/prefix] (see "Lakes in S3").
+    #[arg(long, value_name = "DIR|S3_URL")]
     pub lake: PathBuf,
     /// Worker threads for decompression, parsing and Parquet encoding [default: all cores].
     #[arg(long, value_name = "N")]
@@ -125,7 +131,18 @@ pub struct IngestArgs {
     /// per thread].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// AWS profile from the shared config and credentials files (S3 sources).
+    /// How to reach S3.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// No progress bar, no summary, no per-object errors on stderr (the exit status still tells).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// How to reach S3, for s3:// sources and lakes (one bucket setting for both).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// AWS profile from the shared config and credentials files (s3:// sources and lakes).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
     /// Region of the bucket [default: AWS_REGION or the profile's, else us-east-1].
@@ -137,17 +154,31 @@ pub struct IngestArgs {
     /// Send unsigned requests (public buckets): no credentials are looked up.
     #[arg(long)]
     pub no_sign_request: bool,
-    /// No progress bar, no summary, no per-object errors on stderr (the exit status still tells).
-    #[arg(long, short)]
-    pub quiet: bool,
+}
+
+impl AwsArgs {
+    /// Whether any flag was given, and the first one's name.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            ("--profile", self.profile.is_some()),
+            ("--region", self.region.is_some()),
+            ("--endpoint-url", self.endpoint_url.is_some()),
+            ("--no-sign-request", self.no_sign_request),
+        ]
+        .into_iter()
+        .find_map(|(flag, set)| set.then_some(flag))
+    }
 }
 
 /// The lake and the reference data beside it (shared by `sql` and `report`).
 #[derive(Debug, Args)]
 pub struct LakeArgs {
-    /// The lake directory (required).
-    #[arg(long, value_name = "DIR")]
+    /// The lake: a directory, or s3://bucket[/prefix] (required).
+    #[arg(long, value_name = "DIR|S3_URL")]
     pub lake: Option<PathBuf>,
+    /// How to reach an s3:// lake.
+    #[command(flatten)]
+    pub aws: AwsArgs,
     /// Your own AWS account ids (comma-separated), for the own_accounts table [default: the accounts whose trails are in the lake].
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub own_accounts: Option<Vec<String>>,

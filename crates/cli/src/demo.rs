@@ -48,6 +48,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let config = IngestConfig {
         lake: lake.clone(),
+        s3: crosstrail_ingest::S3Options::default(),
         sources: vec![source],
         options: IngestOptions::default(),
         iam,

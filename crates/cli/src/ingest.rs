@@ -11,12 +11,14 @@ use crosstrail_ingest::{
 };
 use crosstrail_lake::{Lake, RecordLimits};
 
-use crate::args::IngestArgs;
+use crate::args::{AwsArgs, IngestArgs};
 use crate::progress::{Progress, summary_text};
 
 /// A checked ingest configuration.
 pub struct IngestConfig {
     pub lake: std::path::PathBuf,
+    /// How to reach S3, for s3:// sources and an s3:// lake.
+    pub s3: S3Options,
     pub sources: Vec<Arc<dyn Source>>,
     pub options: IngestOptions,
     pub iam: Vec<std::path::PathBuf>,
@@ -43,14 +45,12 @@ impl IngestConfig {
             options.shard = Some(parse_shard(shard)?);
         }
         let s3 = S3Options {
-            region: a.region.clone(),
-            profile: a.profile.clone(),
-            endpoint_url: a.endpoint_url.clone(),
-            no_sign_request: a.no_sign_request,
             filter: filter.clone(),
             max_object_bytes: options.decode.max_inflated_bytes,
-            ..S3Options::default()
+            ..s3_options(&a.aws)
         };
+        let lake_in_s3 = a.lake.to_str().is_some_and(is_s3_url);
+        let local_lake = (!lake_in_s3).then_some(a.lake.as_path());
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         let mut any_s3 = false;
         for path in &a.sources {
@@ -61,21 +61,15 @@ impl IngestConfig {
                     any_s3 = true;
                 }
                 None => {
-                    let source = LocalSource::new(path, Some(&a.lake))
+                    let source = LocalSource::new(path, local_lake)
                         .context("cannot read a source")?
                         .with_filter(filter.clone());
                     sources.push(Arc::new(source));
                 }
             }
         }
-        let s3_only = [
-            ("--profile", a.profile.is_some()),
-            ("--region", a.region.is_some()),
-            ("--endpoint-url", a.endpoint_url.is_some()),
-            ("--no-sign-request", a.no_sign_request),
-        ];
-        if let Some((flag, _)) = s3_only.iter().find(|(_, set)| *set && !any_s3) {
-            anyhow::bail!("{flag} applies to s3:// sources, and none was given");
+        if let Some(flag) = a.aws.first_given().filter(|_| !any_s3 && !lake_in_s3) {
+            anyhow::bail!("{flag} applies to s3:// sources and lakes, and none was given");
         }
         match a.concurrency {
             Some(0) => anyhow::bail!("--concurrency must be at least 1"),
@@ -86,6 +80,7 @@ impl IngestConfig {
         }
         Ok(IngestConfig {
             lake: a.lake,
+            s3,
             sources,
             options,
             iam: a.iam,
@@ -175,7 +170,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs a checked configuration, printing progress and the summary unless quiet.
 pub fn run_config(config: &IngestConfig) -> anyhow::Result<(Summary, Option<IamSummary>)> {
-    let lake = Lake::open(&config.lake)
+    let lake = open_lake(&config.lake, &config.s3)
         .with_context(|| format!("cannot open the lake {}", config.lake.display()))?;
     let mut summary = Summary::default();
     if !config.sources.is_empty() {
@@ -198,6 +193,30 @@ pub fn run_config(config: &IngestConfig) -> anyhow::Result<(Summary, Option<IamS
         iam = Some(s);
     }
     Ok((summary, iam))
+}
+
+/// The S3 settings of `--profile`, `--region`, `--endpoint-url` and `--no-sign-request`.
+pub fn s3_options(a: &AwsArgs) -> S3Options {
+    S3Options {
+        region: a.region.clone(),
+        profile: a.profile.clone(),
+        endpoint_url: a.endpoint_url.clone(),
+        no_sign_request: a.no_sign_request,
+        ..S3Options::default()
+    }
+}
+
+/// Opens the lake for writing: a directory, or an `s3://` URL.
+fn open_lake(lake: &std::path::Path, s3: &S3Options) -> anyhow::Result<Lake> {
+    let Some(url) = lake.to_str().filter(|p| is_s3_url(p)) else {
+        return Ok(Lake::open(lake)?);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let store = runtime.block_on(crosstrail_ingest::s3_lake(url, s3))?;
+    Ok(Lake::open_store(url, store.store, &store.prefix)?)
 }
 
 fn iam_text(s: &IamSummary) -> String {

@@ -135,9 +135,39 @@ pub async fn open(a: &LakeArgs, options: LakeOptions) -> anyhow::Result<LakeSess
         .lake
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("--lake DIR is required"))?;
-    LakeSession::open(lake, options)
+    let context = || format!("cannot open the lake {}", lake.display());
+    let Some(url) = lake.to_str().filter(|p| crosstrail_ingest::is_s3_url(p)) else {
+        if let Some(flag) = a.aws.first_given() {
+            anyhow::bail!("{flag} applies to s3:// lakes, and --lake is a directory");
+        }
+        return LakeSession::open(lake, options).await.with_context(context);
+    };
+    let s3 = crate::ingest::s3_options(&a.aws);
+    let store = crosstrail_ingest::s3_lake(url, &s3)
         .await
-        .with_context(|| format!("cannot open the lake {}", lake.display()))
+        .with_context(context)?;
+    // A mistyped prefix would otherwise be an empty lake, not an error.
+    let marker = object_store::path::Path::from(format!(
+        "{}{}/lake.json",
+        store.prefix,
+        crosstrail_lake::INTERNAL_DIR
+    ));
+    if let Err(e) = object_store::ObjectStoreExt::head(store.store.as_ref(), &marker).await {
+        return Err(match e {
+            object_store::Error::NotFound { .. } => anyhow::anyhow!(
+                "{url} is not a crosstrail lake: s3://{}/{marker} does not exist",
+                url.trim_start_matches("s3://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+            ),
+            e => anyhow::Error::new(e),
+        })
+        .with_context(context);
+    }
+    LakeSession::open_store(store.store, &store.store_url, &store.prefix, options)
+        .await
+        .with_context(context)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

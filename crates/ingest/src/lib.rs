@@ -8,7 +8,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let lake = crosstrail_lake::Lake::open("./lake".as_ref())?;
-//! let source: Arc<dyn Source> = Arc::new(LocalSource::new("./AWSLogs".as_ref(), Some(lake.root()))?);
+//! let source: Arc<dyn Source> = Arc::new(LocalSource::new("./AWSLogs".as_ref(), lake.local_root())?);
 //! let summary = ingest(&lake, &[source], &IngestOptions::default(), &Silent)?;
 //! eprintln!("{} records from {} objects", summary.records, summary.objects_ingested);
 //! # Ok(()) }
@@ -21,6 +21,7 @@ pub mod layout;
 pub mod pipeline;
 pub mod s3;
 pub mod source;
+pub mod store;
 
 pub use iam::{IamSummary, ingest_iam};
 pub use layout::{LayoutFilter, ObjectKind};
@@ -29,3 +30,4 @@ pub use pipeline::{
 };
 pub use s3::{S3Options, S3Source, is_s3_url};
 pub use source::{Listing, LocalSource, ObjectMeta, Source, SourceError};
+pub use store::{StoreLake, s3_lake};

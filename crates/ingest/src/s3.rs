@@ -145,6 +145,16 @@ impl S3Source {
         })
     }
 
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The prefix inside the bucket: empty, or ending with `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The requests made so far.
     pub fn stats(&self) -> Arc<S3Stats> {
         self.stats.clone()
@@ -170,6 +180,16 @@ impl S3Source {
 
     /// Loads the SDK configuration and checks the credentials.
     async fn connect(&self) -> Result<Client, SourceError> {
+        let (sdk, _) = self.sdk_config().await?;
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(self.options.endpoint_url.is_some())
+            .build();
+        Ok(Client::from_conf(config))
+    }
+
+    /// The SDK configuration of the standard chain with our options, and its region; the
+    /// credentials are checked (one clear error saying what was tried) unless unsigned.
+    pub(crate) async fn sdk_config(&self) -> Result<(aws_config::SdkConfig, String), SourceError> {
         let o = &self.options;
         let region = RegionProviderChain::first_try(o.region.clone().map(Region::new))
             .or_default_provider()
@@ -201,10 +221,7 @@ impl S3Source {
         if !o.no_sign_request {
             self.check_credentials(&sdk, &region).await?;
         }
-        let config = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(o.endpoint_url.is_some())
-            .build();
-        Ok(Client::from_conf(config))
+        Ok((sdk, region))
     }
 
     async fn check_credentials(

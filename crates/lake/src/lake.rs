@@ -20,6 +20,9 @@
 //! On open, the writer rolls every staged transaction forward (commit record present) or back
 //! (absent). Readers never see staged files: `_`-prefixed paths are ignored by DataFusion,
 //! Athena, Trino, Spark and DuckDB alike.
+//!
+//! A lake can also live in an object store ([`Lake::open_store`], e.g. `s3://bucket/prefix`):
+//! the same layout and commit protocol, with copies for renames (see the `remote` module).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -32,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::normalize::Fingerprinter;
+use crate::remote::Remote;
 use crate::write::{ChunkWriter, StagedFile};
 
 /// Directory of crosstrail's own files inside a lake.
@@ -115,13 +119,28 @@ impl Txn {
     }
 }
 
-/// A lake opened for writing: holds the lock until dropped.
+/// A lake opened for writing: on local disk it holds the lock until dropped.
 #[derive(Debug)]
 pub struct Lake {
+    /// Local disk: the lake directory. Object store: the local directory where transactions
+    /// write their files before they are uploaded.
     root: PathBuf,
     internal: PathBuf,
-    _lock: File,
+    location: String,
+    _lock: Option<File>,
+    _scratch: Option<tempfile::TempDir>,
+    remote: Option<Remote>,
     fingerprints: Arc<Fingerprinter>,
+}
+
+const MARKER: &str = "lake.json";
+const KEY_FILE: &str = "fingerprint.key";
+
+fn marker_text() -> String {
+    format!(
+        "{{\"format_version\":{FORMAT_VERSION},\"created_by\":\"crosstrail {}\"}}\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 impl Lake {
@@ -156,13 +175,9 @@ impl Lake {
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
-        let marker = internal.join("lake.json");
+        let marker = internal.join(MARKER);
         if !marker.exists() {
-            let text = format!(
-                "{{\"format_version\":{FORMAT_VERSION},\"created_by\":\"crosstrail {}\"}}\n",
-                env!("CARGO_PKG_VERSION")
-            );
-            write_atomic(&marker, text.as_bytes())?;
+            write_atomic(&marker, marker_text().as_bytes())?;
         }
         for dir in [internal.clone(), internal.join("manifest")] {
             remove_stale_temp_files(&dir)?;
@@ -171,16 +186,66 @@ impl Lake {
         let lake = Lake {
             root: root.to_path_buf(),
             internal,
-            _lock: lock,
+            location: root.display().to_string(),
+            _lock: Some(lock),
+            _scratch: None,
+            remote: None,
             fingerprints,
         };
         lake.recover()?;
         Ok(lake)
     }
 
-    /// The lake directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Opens (creating if needed) the lake under `prefix` of an object store; `url` names it
+    /// in messages (`s3://bucket/prefix`). Finishes the commits of interrupted writers and
+    /// deletes their abandoned uploads. There is no lock: several writers may share the lake
+    /// (each commits its own transactions), but two writers ingesting the same objects write
+    /// their rows twice (the `events` and `sessions` views still show each eventID once).
+    pub fn open_store(
+        url: &str,
+        store: Arc<dyn object_store::ObjectStore>,
+        prefix: &str,
+    ) -> Result<Lake, Error> {
+        let remote = Remote::new(url, store, prefix)?;
+        let top = remote.top_level()?;
+        if !top.is_empty() && !top.iter().any(|t| t == INTERNAL_DIR) {
+            return Err(Error::NotALake {
+                path: remote.url().into(),
+            });
+        }
+        let marker = format!("{INTERNAL_DIR}/{MARKER}");
+        if remote.get(&marker)?.is_none() {
+            remote.put(&marker, marker_text().into_bytes(), true)?;
+        }
+        let fingerprints = Arc::new(remote_key(&remote)?);
+        let scratch = tempfile::Builder::new()
+            .prefix("crosstrail-lake-")
+            .tempdir()
+            .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+        let internal = scratch.path().join(INTERNAL_DIR);
+        let staging = internal.join("staging");
+        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        let lake = Lake {
+            root: scratch.path().to_path_buf(),
+            internal,
+            location: remote.url().to_string(),
+            _lock: None,
+            _scratch: Some(scratch),
+            remote: Some(remote),
+            fingerprints,
+        };
+        lake.recover()?;
+        Ok(lake)
+    }
+
+    /// The lake directory on local disk; `None` for a lake in an object store.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.remote.is_none().then_some(self.root.as_path())
+    }
+
+    /// Where the lake is: its directory or URL, for messages.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// The External-ID fingerprinter keyed for this lake.
@@ -224,8 +289,20 @@ impl Lake {
         };
         let name = format!("{committed_at_ns:020}-{}.json", txn.id);
         let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomic(&self.manifest_dir().join(name), &text)?;
-        self.roll_forward(&txn.staging, &record.files)
+        let Some(remote) = &self.remote else {
+            write_atomic(&self.manifest_dir().join(name), &text)?;
+            return self.roll_forward(&txn.staging, &record.files);
+        };
+        let uploads = record
+            .files
+            .iter()
+            .map(|f| (txn.staging.join(&f.path), remote_staged(&txn.id, &f.path)))
+            .collect();
+        remote.upload(uploads)?;
+        remote.put(&format!("{INTERNAL_DIR}/manifest/{name}"), text, false)?;
+        let paths: Vec<String> = record.files.iter().map(|f| f.path.clone()).collect();
+        remote_roll_forward(remote, &txn.id, &paths)?;
+        remove_dir_all(&txn.staging)
     }
 
     /// Drops a transaction that will not be committed.
@@ -255,7 +332,30 @@ impl Lake {
         remove_dir_all(staging)
     }
 
-    fn commit_records(&self) -> Result<Vec<(PathBuf, CommitRecord)>, Error> {
+    /// The commit records, by name, in commit order.
+    fn commit_records(&self) -> Result<Vec<(String, CommitRecord)>, Error> {
+        if let Some(remote) = &self.remote {
+            let dir = format!("{INTERNAL_DIR}/manifest/");
+            let mut rels: Vec<String> = remote
+                .list(&dir)?
+                .into_iter()
+                .map(|l| l.rel)
+                .filter(|r| r.ends_with(".json"))
+                .collect();
+            rels.sort();
+            let texts = remote.get_many(&rels)?;
+            let mut out = Vec::with_capacity(rels.len());
+            for (rel, bytes) in rels.into_iter().zip(texts) {
+                let record: CommitRecord =
+                    serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
+                        path: remote.display(&rel),
+                        source,
+                    })?;
+                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+                out.push((name, record));
+            }
+            return Ok(out);
+        }
         let dir = self.manifest_dir();
         let mut names: Vec<PathBuf> = fs::read_dir(&dir)
             .map_err(|e| Error::io(&dir, e))?
@@ -277,12 +377,20 @@ impl Lake {
                     path: path.clone(),
                     source,
                 })?;
-            out.push((path, record));
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            out.push((name, record));
         }
         Ok(out)
     }
 
     fn recover(&self) -> Result<(), Error> {
+        if let Some(remote) = &self.remote {
+            return self.recover_remote(remote);
+        }
         let staging = self.staging_dir();
         let pending: Vec<PathBuf> = fs::read_dir(&staging)
             .map_err(|e| Error::io(&staging, e))?
@@ -295,6 +403,32 @@ impl Lake {
                 match records.iter().find(|(_, r)| r.txn == txn) {
                     Some((_, r)) => self.roll_forward(&dir, &r.files)?,
                     None => remove_dir_all(&dir)?,
+                }
+            }
+        }
+        self.checkpoint_if_large()
+    }
+
+    fn recover_remote(&self, remote: &Remote) -> Result<(), Error> {
+        let prefix = format!("{INTERNAL_DIR}/staging/");
+        let staged = remote.list(&prefix)?;
+        if !staged.is_empty() {
+            let records = self.commit_records()?;
+            let mut by_txn: HashMap<String, Vec<crate::remote::Listed>> = HashMap::new();
+            for l in staged {
+                let txn = l.rel[prefix.len()..].split('/').next().unwrap_or_default();
+                by_txn.entry(txn.to_string()).or_default().push(l);
+            }
+            for (txn, listed) in by_txn {
+                match records.iter().find(|(_, r)| r.txn == txn) {
+                    Some((_, r)) => {
+                        let paths: Vec<String> = r.files.iter().map(|f| f.path.clone()).collect();
+                        remote_roll_forward(remote, &txn, &paths)?;
+                    }
+                    None if listed.iter().all(Remote::abandoned) => {
+                        remote.delete(listed.into_iter().map(|l| l.rel).collect())?;
+                    }
+                    None => {} // another writer may be committing it right now
                 }
             }
         }
@@ -325,11 +459,20 @@ impl Lake {
         let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
         // Sorts after every record it folds in, before any later commit (same ns + suffix).
         let name = format!("{last_ns:020}-~checkpoint.json");
+        let folded = records.into_iter().map(|(n, _)| n).filter(|n| *n != name);
+        if let Some(remote) = &self.remote {
+            // Concurrent writers may fold at once: each checkpoint holds all it deletes.
+            remote.put(&format!("{INTERNAL_DIR}/manifest/{name}"), text, false)?;
+            return remote.delete(
+                folded
+                    .map(|n| format!("{INTERNAL_DIR}/manifest/{n}"))
+                    .collect(),
+            );
+        }
         write_atomic(&self.manifest_dir().join(&name), &text)?;
-        for (path, _) in records {
-            if path.file_name().and_then(|n| n.to_str()) != Some(name.as_str()) {
-                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            }
+        for n in folded {
+            let path = self.manifest_dir().join(n);
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
         sync_dir(&self.manifest_dir())
     }
@@ -399,28 +542,79 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     sync_dir(dir)
 }
 
-fn load_or_create_key(internal: &Path) -> Result<Fingerprinter, Error> {
-    let path = internal.join("fingerprint.key");
-    let parse = |text: &str| -> Option<[u8; 32]> {
-        let text = text.trim();
-        if text.len() != 64 {
-            return None;
-        }
-        let mut key = [0u8; 32];
-        for (i, k) in key.iter_mut().enumerate() {
-            *k = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(key)
+/// Where a transaction's file `rel` is uploaded before its commit record.
+fn remote_staged(txn: &str, rel: &str) -> String {
+    format!("{INTERNAL_DIR}/staging/{txn}/{rel}")
+}
+
+/// Step 3 of a commit in an object store: staged objects to their table paths, then staging
+/// deleted. Safe to repeat, and to run by two writers at once.
+fn remote_roll_forward(remote: &Remote, txn: &str, files: &[String]) -> Result<(), Error> {
+    remote.copy(
+        files
+            .iter()
+            .map(|f| (remote_staged(txn, f), f.clone()))
+            .collect(),
+    )?;
+    remote.delete(files.iter().map(|f| remote_staged(txn, f)).collect())
+}
+
+fn parse_key(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
+}
+
+fn new_key() -> Result<([u8; 32], String), Error> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((key, hex))
+}
+
+/// The key of a lake in an object store; the first writer creates it (conditional PUT, so
+/// writers starting at once agree on one key). Who may read it is the bucket's policy.
+fn remote_key(remote: &Remote) -> Result<Fingerprinter, Error> {
+    let rel = format!("{INTERNAL_DIR}/{KEY_FILE}");
+    let read = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(parse_key)
+            .map(Fingerprinter::new)
+            .ok_or_else(|| Error::BadKey {
+                path: remote.display(&rel),
+            })
     };
+    if let Some(bytes) = remote.get(&rel)? {
+        return read(&bytes);
+    }
+    let (key, hex) = new_key()?;
+    if remote.put(&rel, format!("{hex}\n").into_bytes(), true)? {
+        return Ok(Fingerprinter::new(key));
+    }
+    match remote.get(&rel)? {
+        Some(bytes) => read(&bytes),
+        None => Err(Error::Internal(format!(
+            "{} vanished while it was created",
+            remote.display(&rel).display()
+        ))),
+    }
+}
+
+fn load_or_create_key(internal: &Path) -> Result<Fingerprinter, Error> {
+    let path = internal.join(KEY_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => parse(&text)
+        Ok(text) => parse_key(&text)
             .map(Fingerprinter::new)
             .ok_or_else(|| Error::BadKey { path: path.clone() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key)
-                .map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let (key, hex) = new_key()?;
             // Created readable by the owner only, before the secret is written into it.
             let tmp = internal.join(".tmp-fingerprint.key");
             let mut options = File::options();

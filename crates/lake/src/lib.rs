@@ -35,6 +35,7 @@ pub mod iam;
 pub mod lake;
 pub mod normalize;
 pub mod record;
+mod remote;
 pub mod schema;
 pub mod write;
 
@@ -95,6 +96,15 @@ pub enum Error {
     BadKey {
         /// The file.
         path: PathBuf,
+    },
+    /// An object-store request failed (a lake in S3).
+    #[error("{url}")]
+    Store {
+        /// The object or prefix.
+        url: String,
+        /// The cause.
+        #[source]
+        source: object_store::Error,
     },
     /// A document could not be read as CloudTrail.
     #[error(transparent)]

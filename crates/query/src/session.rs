@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -19,6 +19,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{
     DdlStatement, LogicalPlan, Statement as PlanStatement, TransactionConclusion, WriteOp,
@@ -134,14 +135,14 @@ impl Default for ReportParams {
 /// are not read; neither is `<lake>/_crosstrail/`.
 pub struct LakeSession {
     context: SessionContext,
-    root: PathBuf,
+    location: String,
     allow_writes: bool,
 }
 
 impl std::fmt::Debug for LakeSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LakeSession")
-            .field("root", &self.root)
+            .field("location", &self.location)
             .field("allow_writes", &self.allow_writes)
             .finish_non_exhaustive()
     }
@@ -165,13 +166,46 @@ impl LakeSession {
                 "path is not valid UTF-8",
             ))
         })?;
+        let location = root.display().to_string();
+        Self::open_url(&root_url, location, None, options).await
+    }
 
+    /// Opens a lake in an object store: `store` holds the bucket `store_url`
+    /// (`s3://bucket/`), and the lake is under `prefix` (empty, or ending with `/`). An empty
+    /// or missing prefix is a lake with no rows.
+    pub async fn open_store(
+        store: Arc<dyn object_store::ObjectStore>,
+        store_url: &str,
+        prefix: &str,
+        options: LakeOptions,
+    ) -> Result<Self, Error> {
+        let base = store_url.trim_end_matches('/');
+        let mut root_url = format!("{base}/");
+        for part in prefix.split('/').filter(|p| !p.is_empty()) {
+            root_url.push_str(&url_encode(part));
+            root_url.push('/');
+        }
+        let location = root_url.trim_end_matches('/').to_string();
+        Self::open_url(&root_url, location, Some((base, store)), options).await
+    }
+
+    async fn open_url(
+        root_url: &str,
+        location: String,
+        store: Option<(&str, Arc<dyn object_store::ObjectStore>)>,
+        options: LakeOptions,
+    ) -> Result<Self, Error> {
         let runtime = runtime_env(options.memory_limit)
             .map_err(|e| Error::setup("setting up the query runtime".to_string(), e))?;
+        if let Some((url, store)) = store {
+            let url = ObjectStoreUrl::parse(url)
+                .map_err(|e| Error::setup(format!("registering the object store {url}"), e))?;
+            runtime.register_object_store(url.as_ref(), store);
+        }
         let context = SessionContext::new_with_config_rt(session_config(), runtime);
         for table in Table::ALL {
             let name = raw_table_name(table);
-            let provider = listing_table(&root_url, table)
+            let provider = listing_table(root_url, table)
                 .map_err(|e| Error::setup(format!("registering table {name}"), e))?;
             context
                 .register_table(name.as_str(), Arc::new(provider))
@@ -197,7 +231,7 @@ impl LakeSession {
 
         Ok(LakeSession {
             context,
-            root,
+            location,
             allow_writes: options.allow_writes,
         })
     }
@@ -207,9 +241,9 @@ impl LakeSession {
         &self.context
     }
 
-    /// The lake directory (canonical path).
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Where the lake is: its canonical directory, or its URL (`s3://bucket/prefix`).
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// Whether statements that write are allowed (see [`LakeOptions::allow_writes`]).
@@ -346,21 +380,28 @@ fn directory_url(dir: &Path) -> Option<String> {
     if !path.starts_with('/') {
         url.push('/');
     }
-    for byte in path.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                url.push(char::from(byte))
-            }
-            b'\\' => url.push('/'),
-            _ => {
-                let _ = write!(url, "%{byte:02X}");
-            }
-        }
-    }
+    url.push_str(&url_encode(&path.replace('\\', "/")));
     if !url.ends_with('/') {
         url.push('/');
     }
     Some(url)
+}
+
+/// Percent-encodes all but unreserved characters and `/`, so that nothing is taken for a glob
+/// or URL syntax.
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(char::from(byte))
+            }
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
 }
 
 fn listing_table(root_url: &str, table: Table) -> Result<ListingTable, DataFusionError> {
