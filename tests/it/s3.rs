@@ -6,6 +6,7 @@
 //! the endpoint is the loopback server, credentials come from the environment, and instance
 //! metadata is disabled.
 
+mod access;
 mod lake;
 mod server;
 

@@ -38,9 +38,9 @@ use crate::Error;
 /// Staging without a commit record older than this belongs to a writer that died.
 const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// Requests in flight for uploads, copies, deletes and manifest reads.
-const PARALLEL_REQUESTS: usize = 16;
+const PARALLEL_REQUESTS: usize = 8;
 /// Files up to this size are uploaded in one PUT; larger ones in parts.
-const SINGLE_PUT_BYTES: usize = 32 << 20;
+const SINGLE_PUT_BYTES: usize = 8 << 20;
 
 /// An object store holding a lake under a prefix.
 pub(crate) struct Remote {
