@@ -116,10 +116,7 @@ impl Remote {
     }
 
     fn error(&self, rel: &str, source: object_store::Error) -> Error {
-        Error::Store {
-            url: format!("{}/{rel}", self.url),
-            source,
-        }
+        store_error(&self.url, rel, source)
     }
 
     /// Runs `fut` on the lake's runtime and waits for it, from any thread (also from inside
@@ -221,84 +218,86 @@ impl Remote {
         r.map_err(|(rel, e)| self.error(&rel, e))
     }
 
+    /// Runs `op` on every job, [`PARALLEL_REQUESTS`] at a time; the first failure is returned.
+    fn each<J, F, Fut>(&self, jobs: Vec<J>, op: F) -> Result<(), Error>
+    where
+        J: Send + 'static,
+        F: Fn(Arc<dyn ObjectStore>, J) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        let store = self.store.clone();
+        self.run(async move {
+            futures::stream::iter(jobs)
+                .map(|job| op(store.clone(), job))
+                .buffer_unordered(PARALLEL_REQUESTS)
+                .try_collect::<Vec<()>>()
+                .await
+        })?
+        .map(|_| ())
+    }
+
     /// Uploads local files: `(local path, rel)` pairs.
     pub(crate) fn upload(&self, files: Vec<(std::path::PathBuf, String)>) -> Result<(), Error> {
-        let store = self.store.clone();
+        let url = self.url.clone();
         let jobs: Vec<_> = files
             .into_iter()
             .map(|(local, rel)| (local, self.path(&rel), rel))
             .collect();
-        let r = self.run(async move {
-            futures::stream::iter(jobs)
-                .map(|(local, path, rel)| {
-                    let store = store.clone();
-                    async move {
-                        upload_file(store, &local, &path)
-                            .await
-                            .map_err(|e| (rel, e))
-                    }
-                })
-                .buffer_unordered(PARALLEL_REQUESTS)
-                .try_collect::<Vec<()>>()
-                .await
-        })?;
-        r.map(|_| ()).map_err(|(rel, e)| match e {
-            UploadError::Io(path, e) => Error::io(&path, e),
-            UploadError::Store(e) => self.error(&rel, e),
+        self.each(jobs, move |store, (local, path, rel)| {
+            let url = url.clone();
+            async move {
+                upload_file(store, &local, &path)
+                    .await
+                    .map_err(|e| match e {
+                        UploadError::Io(path, e) => Error::io(&path, e),
+                        UploadError::Store(e) => store_error(&url, &rel, e),
+                    })
+            }
         })
     }
 
     /// Server-side copies, `(from, to)` pairs of rel paths; a missing source is skipped (it
     /// was copied and deleted before an interruption).
     pub(crate) fn copy(&self, pairs: Vec<(String, String)>) -> Result<(), Error> {
-        let store = self.store.clone();
+        let url = self.url.clone();
         let jobs: Vec<_> = pairs
             .into_iter()
             .map(|(from, to)| (self.path(&from), self.path(&to), to))
             .collect();
-        let r = self.run(async move {
-            futures::stream::iter(jobs)
-                .map(|(from, to, rel)| {
-                    let store = store.clone();
-                    async move {
-                        match store.copy(&from, &to).await {
-                            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                            Err(e) => Err((rel, e)),
-                        }
-                    }
-                })
-                .buffer_unordered(PARALLEL_REQUESTS)
-                .try_collect::<Vec<()>>()
-                .await
-        })?;
-        r.map(|_| ()).map_err(|(rel, e)| self.error(&rel, e))
+        self.each(jobs, move |store, (from, to, rel)| {
+            let url = url.clone();
+            async move { missing_is_done(store.copy(&from, &to).await, &url, &rel) }
+        })
     }
 
     /// Deletes objects (missing ones are fine).
     pub(crate) fn delete(&self, rels: Vec<String>) -> Result<(), Error> {
-        let store = self.store.clone();
+        let url = self.url.clone();
         let jobs: Vec<_> = rels.into_iter().map(|r| (self.path(&r), r)).collect();
-        let r = self.run(async move {
-            futures::stream::iter(jobs)
-                .map(|(path, rel)| {
-                    let store = store.clone();
-                    async move {
-                        match store.delete(&path).await {
-                            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                            Err(e) => Err((rel, e)),
-                        }
-                    }
-                })
-                .buffer_unordered(PARALLEL_REQUESTS)
-                .try_collect::<Vec<()>>()
-                .await
-        })?;
-        r.map(|_| ()).map_err(|(rel, e)| self.error(&rel, e))
+        self.each(jobs, move |store, (path, rel)| {
+            let url = url.clone();
+            async move { missing_is_done(store.delete(&path).await, &url, &rel) }
+        })
     }
 
     /// Whether a staging listing entry is old enough to belong to a dead writer.
     pub(crate) fn abandoned(listed: &Listed) -> bool {
         chrono::Utc::now() - listed.last_modified > ABANDONED_AFTER
+    }
+}
+
+fn store_error(url: &str, rel: &str, source: object_store::Error) -> Error {
+    Error::Store {
+        url: format!("{url}/{rel}"),
+        source,
+    }
+}
+
+/// A copy or delete whose object is already gone was done before an interruption.
+fn missing_is_done(r: object_store::Result<()>, url: &str, rel: &str) -> Result<(), Error> {
+    match r {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(store_error(url, rel, e)),
     }
 }
 
