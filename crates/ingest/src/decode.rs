@@ -472,6 +472,29 @@ mod tests {
     }
 
     #[test]
+    fn decode_reusing_gives_each_object_exactly_its_content() {
+        let big = json_like(300_000);
+        let small = json_like(1_000);
+        let multi = [gzip(&small, 6), gzip(&small, 6)].concat();
+        let mut scratch = Vec::new();
+        // Large then small then large: stale bytes of the larger object never show.
+        for (data, gz) in [
+            (big.clone(), gzip(&big, 6)),
+            (small.clone(), gzip(&small, 6)),
+            (big.clone(), gzip(&big, 1)),
+            ([small.clone(), small.clone()].concat(), multi),
+            (small.clone(), small.clone()),
+        ] {
+            let got = decode_reusing(&gz, &Limits::default(), &mut scratch).unwrap();
+            assert_eq!(got, dec(&gz).unwrap());
+            assert!(got.bytes == data);
+        }
+        assert!(scratch.len() >= big.len(), "the buffer is kept");
+        let bad = &gzip(&big, 6)[..1000];
+        assert!(decode_reusing(bad, &Limits::default(), &mut scratch).is_err());
+    }
+
+    #[test]
     fn decode_round_trips_small_and_incompressible_payloads() {
         let mut noise = vec![0u8; 70_000];
         let mut s: u32 = 1;
