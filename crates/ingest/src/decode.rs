@@ -65,7 +65,8 @@ pub enum Encoding {
 /// The decompressed content of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded<'a> {
-    /// The content: borrowed from the input when it was not compressed.
+    /// The content: borrowed from the input when it was not compressed, or from the scratch
+    /// buffer given to [`decode_reusing`].
     pub bytes: Cow<'a, [u8]>,
     /// How the input was stored.
     pub encoding: Encoding,
@@ -131,8 +132,27 @@ pub enum DecodeError {
 /// concatenated), and an error for other compression formats, for corrupt, truncated or
 /// over-limit gzip, and for bytes after the last gzip member. Never panics on any input.
 pub fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Decoded<'a>, DecodeError> {
+    decode_impl(input, limits, None)
+}
+
+/// [`decode`], inflating single-member gzip into `scratch` (kept from object to object by the
+/// caller) instead of a new buffer: a buffer that is already as large as the content is not
+/// zero-filled again before libdeflate overwrites it, nor are its pages faulted in afresh.
+pub fn decode_reusing<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Decoded<'a>, DecodeError> {
+    decode_impl(input, limits, Some(scratch))
+}
+
+fn decode_impl<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+    scratch: Option<&'a mut Vec<u8>>,
+) -> Result<Decoded<'a>, DecodeError> {
     if input.starts_with(&GZIP_MAGIC) {
-        return gunzip(input, limits.max_inflated_bytes);
+        return gunzip(input, limits.max_inflated_bytes, scratch);
     }
     if let Some(format) = unsupported_format(input) {
         return Err(DecodeError::UnsupportedCompression { format });
@@ -172,15 +192,40 @@ fn unsupported_format(input: &[u8]) -> Option<&'static str> {
         .map(|&(_, name)| name)
 }
 
-fn gunzip(input: &[u8], max: u64) -> Result<Decoded<'_>, DecodeError> {
-    if let Some(bytes) = inflate_single_member(input, max) {
-        return Ok(Decoded {
-            bytes: Cow::Owned(bytes),
-            encoding: Encoding::Gzip {
-                members: 1,
-                fast_path: true,
-            },
-        });
+/// A scratch buffer larger than this is given back after use rather than kept.
+const SCRATCH_KEEP_BYTES: usize = 64 << 20;
+
+fn gunzip<'a>(
+    input: &'a [u8],
+    max: u64,
+    scratch: Option<&'a mut Vec<u8>>,
+) -> Result<Decoded<'a>, DecodeError> {
+    let fast = Encoding::Gzip {
+        members: 1,
+        fast_path: true,
+    };
+    match scratch {
+        Some(buf) => {
+            if buf.capacity() > SCRATCH_KEEP_BYTES {
+                *buf = Vec::new();
+            }
+            if let Some(len) = inflate_single_member(input, max, buf) {
+                return Ok(Decoded {
+                    bytes: Cow::Borrowed(&buf[..len]),
+                    encoding: fast,
+                });
+            }
+        }
+        None => {
+            let mut buf = Vec::new();
+            if let Some(len) = inflate_single_member(input, max, &mut buf) {
+                buf.truncate(len);
+                return Ok(Decoded {
+                    bytes: Cow::Owned(buf),
+                    encoding: fast,
+                });
+            }
+        }
     }
     let (bytes, members) = inflate_streaming(input, max)?;
     Ok(Decoded {
@@ -197,7 +242,10 @@ fn gunzip(input: &[u8], max: u64) -> Result<Decoded<'_>, DecodeError> {
 /// Returns `None` whenever it cannot prove the result is the whole, correct content; the
 /// streaming path then decides (and explains any error). `None` costs one wasted attempt,
 /// a wrong `Some` would lose data, so every doubt goes to `None`.
-fn inflate_single_member(input: &[u8], max: u64) -> Option<Vec<u8>> {
+///
+/// Inflates into the start of `buf`, growing it (zero-filled) only when it is shorter than the
+/// content; returns the content's length. Bytes past it are left over from earlier use.
+fn inflate_single_member(input: &[u8], max: u64, buf: &mut Vec<u8>) -> Option<usize> {
     let trailer: [u8; 8] = input
         .len()
         .checked_sub(8)
@@ -210,20 +258,24 @@ fn inflate_single_member(input: &[u8], max: u64) -> Option<Vec<u8>> {
     if input.len() < GZIP_MIN_LEN || size == 0 || size > max || size > ratio_bound {
         return None;
     }
-    let mut out = vec![0; usize::try_from(size).ok()?];
-    let written = libdeflate_gzip(input, &mut out)?;
+    let len = usize::try_from(size).ok()?;
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let out = &mut buf[..len];
+    let written = libdeflate_gzip(input, out)?;
     // libdeflate stops after the first member and does not say how much input it used; it has
     // checked that the 8 bytes after that member's deflate data are crc32(out) and out.len().
     // If those equal the input's last 8 bytes and that 8-byte sequence occurs nowhere earlier,
     // the member ended exactly at the end of the input: nothing was left unread.
-    if written != out.len() || crc32(&out) != crc {
+    if written != out.len() || crc32(out) != crc {
         return None;
     }
     let before_last = &input[..input.len() - 1];
     if memchr::memmem::find(before_last, &trailer).is_some() {
         return None;
     }
-    Some(out)
+    Some(len)
 }
 
 #[allow(clippy::disallowed_types)] // decode.rs is the one place that may use raw decoders
@@ -417,6 +469,29 @@ mod tests {
             );
             assert!(got.bytes == data, "level {level}");
         }
+    }
+
+    #[test]
+    fn decode_reusing_gives_each_object_exactly_its_content() {
+        let big = json_like(300_000);
+        let small = json_like(1_000);
+        let multi = [gzip(&small, 6), gzip(&small, 6)].concat();
+        let mut scratch = Vec::new();
+        // Large then small then large: stale bytes of the larger object never show.
+        for (data, gz) in [
+            (big.clone(), gzip(&big, 6)),
+            (small.clone(), gzip(&small, 6)),
+            (big.clone(), gzip(&big, 1)),
+            ([small.clone(), small.clone()].concat(), multi),
+            (small.clone(), small.clone()),
+        ] {
+            let got = decode_reusing(&gz, &Limits::default(), &mut scratch).unwrap();
+            assert_eq!(got, dec(&gz).unwrap());
+            assert!(got.bytes == data);
+        }
+        assert!(scratch.len() >= big.len(), "the buffer is kept");
+        let bad = &gzip(&big, 6)[..1000];
+        assert!(decode_reusing(bad, &Limits::default(), &mut scratch).is_err());
     }
 
     #[test]

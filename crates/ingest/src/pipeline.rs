@@ -362,6 +362,8 @@ fn worker(
     let mut summary = Summary::default();
     let mut builder = BatchBuilder::new(lake.fingerprints(), options.records);
     let mut chunk: Option<Chunk> = None;
+    // Inflated content of the object being read, reused from object to object.
+    let mut inflate_buf = Vec::new();
     loop {
         if abort.load(Ordering::SeqCst) {
             break;
@@ -388,7 +390,7 @@ fn worker(
         let name = name.as_str();
         builder.start_object(name);
         let outcome = match &fetched.result {
-            Ok(bytes) => process(bytes, &mut builder, options),
+            Ok(bytes) => process(bytes, &mut builder, options, &mut inflate_buf),
             Err(e) => Err(e.reason()),
         };
         summary.bytes_read += meta.size;
@@ -497,11 +499,13 @@ fn process(
     bytes: &[u8],
     builder: &mut BatchBuilder,
     options: &IngestOptions,
+    scratch: &mut Vec<u8>,
 ) -> Result<u64, String> {
     if bytes.is_empty() {
         return Err("empty object (0 bytes)".to_string());
     }
-    let decoded = decode::decode(bytes, &options.decode).map_err(|e| error_chain(&e))?;
+    let decoded =
+        decode::decode_reusing(bytes, &options.decode, scratch).map_err(|e| error_chain(&e))?;
     crosstrail_lake::read_document(&decoded.bytes, builder).map_err(|e| error_chain(&e))?;
     Ok(decoded.bytes.len() as u64)
 }

@@ -77,7 +77,18 @@ pub fn read_document(text: &[u8], sink: &mut dyn RecordSink) -> Result<Shape, Do
     };
     let leading_digit = text[first].is_ascii_digit();
 
-    // One value: the delivery format and every single-document export. One pass.
+    // One value: the delivery format and every single-document export. One pass, with the
+    // fast reader when it can; anything it gives up on is read again from scratch below.
+    if let Ok(text) = std::str::from_utf8(text) {
+        let seed = ValueSeed {
+            sink: &mut *sink,
+            top: true,
+        };
+        if crate::fast::read(text, seed).is_ok() {
+            return Ok(Shape::Document);
+        }
+        sink.reset();
+    }
     let whole_err = match read_value(text, sink) {
         Ok(()) => return Ok(Shape::Document),
         Err(e) => e,

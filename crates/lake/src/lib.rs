@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub mod batch;
 pub mod document;
+mod fast;
 pub mod iam;
 pub mod lake;
 pub mod normalize;
