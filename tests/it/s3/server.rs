@@ -99,6 +99,7 @@ pub struct Server {
     /// Faults to inject (change them at any time).
     pub faults: Arc<Faults>,
     /// TCP connections accepted so far (shows whether clients reuse connections).
+    #[allow(dead_code)] // read by benches/s3.rs
     pub connections: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<Logged>>>,
     runtime: Option<tokio::runtime::Runtime>,
