@@ -3,7 +3,13 @@
 //! own 127.0.0.1 port. The front end sees every request before the server does: it logs them
 //! (so tests can assert which listings were made), adds latency, answers 503 SlowDown or 403
 //! AccessDenied, resets connections, and cuts response bodies short.
+//!
+//! For benchmarks, [`Server::start_with`] can also answer GETs of objects and ListObjectsV2
+//! from memory (after the same fault handling), so that the server's cost per request stays
+//! small next to the client's: s3s-fs reads every object through tokio's blocking pool and
+//! hashes it, for every GET and for every key it lists.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -70,8 +76,16 @@ impl Logged {
     }
 }
 
+/// An object served from memory: its ETag (quoted, as s3s-fs computes it) and content.
+struct Stored {
+    etag: String,
+    body: Bytes,
+}
+
 struct State {
     s3: S3Service,
+    /// `/bucket/key` -> object, when GETs and listings are served from memory.
+    memory: BTreeMap<String, Stored>,
     faults: Arc<Faults>,
     log: Arc<Mutex<Vec<Logged>>>,
     requests: AtomicU64,
@@ -84,6 +98,9 @@ pub struct Server {
     pub endpoint: String,
     /// Faults to inject (change them at any time).
     pub faults: Arc<Faults>,
+    /// TCP connections accepted so far (shows whether clients reuse connections).
+    #[allow(dead_code)] // read by benches/s3.rs
+    pub connections: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<Logged>>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -91,8 +108,16 @@ pub struct Server {
 impl Server {
     /// Serves the buckets under `root` (each sub-folder is a bucket).
     pub fn start(root: &Path) -> Server {
+        Server::start_with(root, 2, false)
+    }
+
+    /// [`Server::start`] on `threads` runtime threads; with `memory`, the objects under `root`
+    /// are read now, and GETs of them and ListObjectsV2 of their buckets are answered from
+    /// memory instead of by s3s-fs (everything else still goes to s3s-fs). For a bucket that
+    /// does not change while the server runs.
+    pub fn start_with(root: &Path, threads: usize, memory: bool) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(threads.max(1))
             .enable_all()
             .build()
             .expect("server runtime");
@@ -103,6 +128,7 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(State {
             s3: builder.build(),
+            memory: if memory { load(root) } else { BTreeMap::new() },
             faults: faults.clone(),
             log: log.clone(),
             requests: AtomicU64::new(0),
@@ -112,11 +138,14 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind 127.0.0.1");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let connections = Arc::new(AtomicU64::new(0));
+        let accepted = connections.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::Relaxed);
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let service = hyper::service::service_fn(move |req| {
@@ -134,6 +163,7 @@ impl Server {
         Server {
             endpoint,
             faults,
+            connections,
             log,
             runtime: Some(runtime),
         }
@@ -156,6 +186,190 @@ impl Drop for Server {
             rt.shutdown_background();
         }
     }
+}
+
+/// Every object of every bucket under `root`, by `/bucket/key`.
+fn load(root: &Path) -> BTreeMap<String, Stored> {
+    use s3s::crypto::Checksum as _;
+    fn walk(dir: &Path, name: &str, out: &mut BTreeMap<String, Stored>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            let name = format!("{name}/{}", entry.file_name().to_string_lossy());
+            if path.is_dir() {
+                walk(&path, &name, out);
+            } else {
+                let body = Bytes::from(std::fs::read(&path).expect("read object"));
+                let mut md5 = s3s::crypto::Md5::new();
+                md5.update(&body);
+                let hex: String = md5.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                out.insert(
+                    name,
+                    Stored {
+                        etag: format!("\"{hex}\""),
+                        body,
+                    },
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for bucket in std::fs::read_dir(root).expect("read_dir").flatten() {
+        if bucket.path().is_dir() {
+            let name = format!("/{}", bucket.file_name().to_string_lossy());
+            walk(&bucket.path(), &name, &mut out);
+        }
+    }
+    out
+}
+
+/// A GET of an object held in memory: 200 with the body, or 412 when `If-Match` names another
+/// ETag. Signatures are not checked on this path.
+fn from_memory(stored: &Stored, req: &Request<Incoming>) -> Response<Body> {
+    let if_match = req.headers().get("if-match").and_then(|v| v.to_str().ok());
+    if if_match.is_some_and(|m| m != "*" && m != stored.etag) {
+        return error_response(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        );
+    }
+    let mut response = Response::new(
+        Full::new(stored.body.clone())
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    let headers = response.headers_mut();
+    headers.insert("content-length", stored.body.len().into());
+    headers.insert(
+        "etag",
+        stored.etag.parse().expect("an ETag is a header value"),
+    );
+    headers.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        "last-modified",
+        hyper::header::HeaderValue::from_static("Wed, 01 Jul 2026 00:00:00 GMT"),
+    );
+    response
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// ListObjectsV2 of `bucket` from memory (`prefix`, `delimiter`, `start-after`,
+/// `continuation-token`, `max-keys` up to 1000), or `None` for what it does not handle.
+fn list_from_memory(
+    memory: &BTreeMap<String, Stored>,
+    bucket: &str,
+    logged: &Logged,
+) -> Option<Response<Body>> {
+    if logged.param("encoding-type").is_some() {
+        return None;
+    }
+    let prefix = logged.param("prefix").unwrap_or("");
+    let delimiter = logged.param("delimiter").filter(|d| !d.is_empty());
+    let max_keys = logged
+        .param("max-keys")
+        .and_then(|m| m.parse::<usize>().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let after = match (
+        logged.param("continuation-token"),
+        logged.param("start-after"),
+    ) {
+        (Some(token), _) => token,
+        (None, Some(start)) => start,
+        (None, None) => "",
+    };
+    let root = format!("/{bucket}/");
+    let known = memory.range(root.clone()..).next();
+    if !known.is_some_and(|(path, _)| path.starts_with(&root)) {
+        return None; // not a bucket held in memory
+    }
+    let from = format!("{root}{}", after.max(prefix));
+    let mut contents = String::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    let (mut count, mut last, mut truncated) = (0, String::new(), false);
+    for (path, stored) in memory.range(from..) {
+        let Some(key) = path.strip_prefix(&root) else {
+            break;
+        };
+        if !key.starts_with(prefix) {
+            break;
+        }
+        if key <= after {
+            continue;
+        }
+        let common = delimiter.and_then(|d| {
+            key[prefix.len()..]
+                .find(d)
+                .map(|at| key[..prefix.len() + at + d.len()].to_string())
+        });
+        if let Some(p) = &common
+            && prefixes.last() == Some(p)
+        {
+            continue;
+        }
+        if count == max_keys {
+            truncated = true;
+            break;
+        }
+        count += 1;
+        match common {
+            Some(p) => {
+                // Skip the rest of this common prefix on the next page, too.
+                last = format!("{p}\u{10ffff}");
+                prefixes.push(p);
+            }
+            None => {
+                last = key.to_string();
+                contents.push_str(&format!(
+                    "<Contents><Key>{}</Key><LastModified>2026-07-01T00:00:00.000Z</LastModified>\
+                     <ETag>{}</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass>\
+                     </Contents>",
+                    xml_escape(key),
+                    xml_escape(&stored.etag),
+                    stored.body.len()
+                ));
+            }
+        }
+    }
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult \
+         xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{}</Name><Prefix>{}</Prefix>\
+         <KeyCount>{count}</KeyCount><MaxKeys>{max_keys}</MaxKeys><IsTruncated>{truncated}\
+         </IsTruncated>",
+        xml_escape(bucket),
+        xml_escape(prefix)
+    );
+    if let Some(d) = delimiter {
+        xml.push_str(&format!("<Delimiter>{}</Delimiter>", xml_escape(d)));
+    }
+    xml.push_str(&contents);
+    for p in &prefixes {
+        xml.push_str(&format!(
+            "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+            xml_escape(p)
+        ));
+    }
+    if truncated {
+        xml.push_str(&format!(
+            "<NextContinuationToken>{}</NextContinuationToken>",
+            xml_escape(&last)
+        ));
+    }
+    xml.push_str("</ListBucketResult>");
+    let mut response = Response::new(Full::new(Bytes::from(xml)).map_err(|e| match e {}).boxed());
+    response
+        .headers_mut()
+        .insert("content-type", "application/xml".parse().expect("header"));
+    Some(response)
 }
 
 fn decode(text: &str) -> String {
@@ -259,20 +473,31 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
         }
         truncate = every(&faults.truncate_every, g);
     }
-    let response = state
-        .s3
-        .call(req.map(s3s::Body::from))
-        .await
-        .map_err(|e| -> BoxError { format!("{e:?}").into() })?;
+    let stored = is_get_object
+        .then(|| state.memory.get(&logged.path))
+        .flatten();
+    let bucket = logged.path.trim_matches('/');
+    let listed = (logged.method == "GET" && logged.is_list() && !state.memory.is_empty())
+        .then(|| list_from_memory(&state.memory, bucket, &logged))
+        .flatten();
+    let response = match (stored, listed) {
+        (Some(stored), _) => from_memory(stored, &req),
+        (None, Some(listed)) => listed,
+        (None, None) => state
+            .s3
+            .call(req.map(s3s::Body::from))
+            .await
+            .map_err(|e| -> BoxError { format!("{e:?}").into() })?
+            .map(BodyExt::boxed),
+    };
     let (parts, body) = response.into_parts();
     if truncate {
-        let collected: Result<_, s3s::StdError> = body.collect().await;
-        let bytes = collected?.to_bytes();
+        let bytes = body.collect().await?.to_bytes();
         let half = bytes.slice(..bytes.len() / 2);
         let frames: Vec<Result<Frame<Bytes>, BoxError>> =
             vec![Ok(Frame::data(half)), Err("injected truncation".into())];
         let body = StreamBody::new(futures::stream::iter(frames)).boxed();
         return Ok(Response::from_parts(parts, body));
     }
-    Ok(Response::from_parts(parts, body.boxed()))
+    Ok(Response::from_parts(parts, body))
 }
