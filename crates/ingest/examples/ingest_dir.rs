@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let threads = args.next().map(|t| t.parse()).transpose()?.unwrap_or(1);
     let lake = crosstrail_lake::Lake::open(lake.as_ref())?;
-    let source: Arc<dyn Source> = Arc::new(LocalSource::new(logs.as_ref(), Some(lake.root()))?);
+    let source: Arc<dyn Source> = Arc::new(LocalSource::new(logs.as_ref(), lake.local_root())?);
     let options = IngestOptions {
         threads,
         fetch_concurrency: 4 * threads,
