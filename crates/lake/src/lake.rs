@@ -131,6 +131,9 @@ pub struct Lake {
     _scratch: Option<tempfile::TempDir>,
     remote: Option<Remote>,
     fingerprints: Arc<Fingerprinter>,
+    /// The key's text as this writer read or created it (lakes in object stores: checked
+    /// before each commit, see [`remote_key`]).
+    key_text: String,
 }
 
 const MARKER: &str = "lake.json";
@@ -191,6 +194,7 @@ impl Lake {
             _scratch: None,
             remote: None,
             fingerprints,
+            key_text: String::new(),
         };
         lake.recover()?;
         Ok(lake)
@@ -217,7 +221,8 @@ impl Lake {
         if remote.get(&marker)?.is_none() {
             remote.put(&marker, marker_text().into_bytes(), true)?;
         }
-        let fingerprints = Arc::new(remote_key(&remote)?);
+        let (key, key_text) = remote_key(&remote)?;
+        let fingerprints = Arc::new(key);
         let scratch = tempfile::Builder::new()
             .prefix("crosstrail-lake-")
             .tempdir()
@@ -233,6 +238,7 @@ impl Lake {
             _scratch: Some(scratch),
             remote: Some(remote),
             fingerprints,
+            key_text,
         };
         lake.recover()?;
         Ok(lake)
@@ -299,6 +305,15 @@ impl Lake {
             .map(|f| (txn.staging.join(&f.path), remote_staged(&txn.id, &f.path)))
             .collect();
         remote.upload(uploads)?;
+        // On a store without conditional writes, two writers creating the lake at once could
+        // each have made a key: commit nothing fingerprinted with a key that is not the lake's.
+        let key_rel = format!("{INTERNAL_DIR}/{KEY_FILE}");
+        let stored = remote.get(&key_rel)?.unwrap_or_default();
+        if stored.as_ref() != self.key_text.as_bytes() {
+            return Err(Error::KeyChanged {
+                url: remote.url().to_string(),
+            });
+        }
         remote.put(&format!("{INTERNAL_DIR}/manifest/{name}"), text, false)?;
         let paths: Vec<String> = record.files.iter().map(|f| f.path.clone()).collect();
         remote_roll_forward(remote, &txn.id, &paths)?;
@@ -578,15 +593,15 @@ fn new_key() -> Result<([u8; 32], String), Error> {
     Ok((key, hex))
 }
 
-/// The key of a lake in an object store; the first writer creates it (conditional PUT, so
-/// writers starting at once agree on one key). Who may read it is the bucket's policy.
-fn remote_key(remote: &Remote) -> Result<Fingerprinter, Error> {
+/// The key of a lake in an object store, and its text as stored; the first writer creates it
+/// (conditional PUT, so writers starting at once agree on one key). Who may read it is the
+/// bucket's policy.
+fn remote_key(remote: &Remote) -> Result<(Fingerprinter, String), Error> {
     let rel = format!("{INTERNAL_DIR}/{KEY_FILE}");
     let read = |bytes: &[u8]| {
-        std::str::from_utf8(bytes)
-            .ok()
-            .and_then(parse_key)
-            .map(Fingerprinter::new)
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        parse_key(text)
+            .map(|k| (Fingerprinter::new(k), text.to_string()))
             .ok_or_else(|| Error::BadKey {
                 path: remote.display(&rel),
             })
@@ -595,8 +610,9 @@ fn remote_key(remote: &Remote) -> Result<Fingerprinter, Error> {
         return read(&bytes);
     }
     let (key, hex) = new_key()?;
-    if remote.put(&rel, format!("{hex}\n").into_bytes(), true)? {
-        return Ok(Fingerprinter::new(key));
+    let text = format!("{hex}\n");
+    if remote.put(&rel, text.clone().into_bytes(), true)? {
+        return Ok((Fingerprinter::new(key), text));
     }
     match remote.get(&rel)? {
         Some(bytes) => read(&bytes),

@@ -107,6 +107,14 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// The fingerprint key of a lake in an object store is not the one this writer uses.
+    #[error(
+        "the fingerprint key of the lake {url} changed while this run was writing (another writer created the lake at the same moment, on a store without conditional writes); nothing more was committed: run the ingest again"
+    )]
+    KeyChanged {
+        /// The lake.
+        url: String,
+    },
     /// A document could not be read as CloudTrail.
     #[error(transparent)]
     Document(#[from] DocumentError),

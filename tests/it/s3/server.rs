@@ -2,7 +2,8 @@
 //! under a root, SigV4 checked against one key pair) behind a fault-injecting front end on its
 //! own 127.0.0.1 port. The front end sees every request before the server does: it logs them
 //! (so tests can assert which listings were made), adds latency, answers 503 SlowDown or 403
-//! AccessDenied, resets connections, and cuts response bodies short.
+//! AccessDenied, resets connections, and cuts response bodies short. It also answers
+//! conditional PUTs (`If-None-Match: *`) as S3 does, which s3s-fs alone does not.
 //!
 //! For benchmarks, [`Server::start_with`] can also answer GETs of objects and ListObjectsV2
 //! from memory (after the same fault handling), so that the server's cost per request stays
@@ -84,6 +85,11 @@ struct Stored {
 
 struct State {
     s3: S3Service,
+    /// The buckets' folder (s3s-fs keeps `/bucket/key` at `root/bucket/key`).
+    root: std::path::PathBuf,
+    /// Held from the existence check to the write of a conditional PUT (`If-None-Match: *`,
+    /// which s3s-fs ignores): S3 creates such an object at most once, and so does this server.
+    create_only: tokio::sync::Mutex<()>,
     /// `/bucket/key` -> object, when GETs and listings are served from memory.
     memory: BTreeMap<String, Stored>,
     faults: Arc<Faults>,
@@ -128,6 +134,8 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(State {
             s3: builder.build(),
+            root: root.to_path_buf(),
+            create_only: tokio::sync::Mutex::new(()),
             memory: if memory { load(root) } else { BTreeMap::new() },
             faults: faults.clone(),
             log: log.clone(),
@@ -480,6 +488,28 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
     let listed = (logged.method == "GET" && logged.is_list() && !state.memory.is_empty())
         .then(|| list_from_memory(&state.memory, bucket, &logged))
         .flatten();
+    let create_only = logged.method == "PUT"
+        && req
+            .headers()
+            .get("if-none-match")
+            .is_some_and(|v| v.as_bytes() == b"*");
+    let _creating = if create_only {
+        let guard = state.create_only.lock().await;
+        if state
+            .root
+            .join(logged.path.trim_start_matches('/'))
+            .exists()
+        {
+            return Ok(error_response(
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            ));
+        }
+        Some(guard)
+    } else {
+        None
+    };
     let response = match (stored, listed) {
         (Some(stored), _) => from_memory(stored, &req),
         (None, Some(listed)) => listed,
