@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crosstrail_lake::batch::ObjectRows;
 use crosstrail_lake::{BatchBuilder, Lake, ObjectEntry, ObjectStatus, RecordLimits, Table, Txn};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::decode::{self, Limits};
@@ -216,7 +216,7 @@ pub fn ingest(
     observer.planned(work.len() as u64, work.iter().map(|w| w.1.size).sum());
 
     let threads = options.threads.max(1);
-    let (tx, rx) = mpsc::channel::<Fetched>(threads * 2);
+    let (tx, rx) = mpsc::channel::<Vec<Fetched>>(threads * 2);
     let rx = Mutex::new(rx);
     let abort = AtomicBool::new(false);
     let results: Vec<Result<Summary, IngestError>> = std::thread::scope(|scope| {
@@ -290,7 +290,7 @@ pub fn ingest(
 async fn fetch_all(
     sources: &[Arc<dyn Source>],
     work: Vec<(usize, ObjectMeta)>,
-    tx: mpsc::Sender<Fetched>,
+    tx: mpsc::Sender<Vec<Fetched>>,
     options: &IngestOptions,
     abort: &AtomicBool,
 ) {
@@ -319,14 +319,34 @@ async fn fetch_all(
                 }
             }
         })
-        .buffer_unordered(options.fetch_concurrency.max(1));
+        .buffer_unordered(options.fetch_concurrency.max(1))
+        .fuse();
     futures::pin_mut!(fetches);
-    while let Some(fetched) = fetches.next().await {
+    // Hand over what is ready together: a wake-up of a worker per object cost more than
+    // reading a small local file. A share of the byte budget at most, so that no worker sits
+    // on objects another one could be processing.
+    let threads = options.threads.max(1) as u64;
+    let handover_bytes = (options.max_bytes_in_flight / (4 * threads)).max(1 << 20);
+    while let Some(first) = fetches.next().await {
+        let mut bytes = first.meta.size;
+        let mut fetched = vec![first];
+        while fetched.len() < HANDOVER_OBJECTS && bytes < handover_bytes {
+            match fetches.next().now_or_never() {
+                Some(Some(more)) => {
+                    bytes += more.meta.size;
+                    fetched.push(more);
+                }
+                Some(None) | None => break,
+            }
+        }
         if tx.send(fetched).await.is_err() {
             break; // workers stopped
         }
     }
 }
+
+/// Fetched objects handed to a worker at most at once.
+const HANDOVER_OBJECTS: usize = 32;
 
 /// Rows a worker gathers (across objects) before handing them to the Parquet writers.
 const FLUSH_ROWS: usize = 16 * 1024;
@@ -354,7 +374,7 @@ fn display(key: &str) -> String {
 
 fn worker(
     lake: &Lake,
-    rx: &Mutex<mpsc::Receiver<Fetched>>,
+    rx: &Mutex<mpsc::Receiver<Vec<Fetched>>>,
     options: &IngestOptions,
     observer: &dyn Observer,
     abort: &AtomicBool,
@@ -364,12 +384,20 @@ fn worker(
     let mut chunk: Option<Chunk> = None;
     // Inflated content of the object being read, reused from object to object.
     let mut inflate_buf = Vec::new();
+    let mut batch: std::vec::IntoIter<Fetched> = Vec::new().into_iter();
     loop {
         if abort.load(Ordering::SeqCst) {
             break;
         }
-        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
-        let Some(fetched) = next else { break };
+        let fetched = match batch.next() {
+            Some(f) => f,
+            None => {
+                let next = rx.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
+                let Some(next) = next else { break };
+                batch = next.into_iter();
+                continue;
+            }
+        };
         let current = match &mut chunk {
             Some(c) => c,
             None => {

@@ -24,6 +24,13 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// open: without a bound, memory would grow with the input.
 pub const WRITE_MEMORY_BYTES: usize = 64 << 20;
 
+/// Files one writer keeps open at once; opening another closes the least recently written.
+/// Each open file holds, besides its row group in progress, a compression context per column
+/// (about 6 MiB a file, outside [`WRITE_MEMORY_BYTES`]). Ingest writes day after day, so the
+/// previous, current and next day of both trail tables are what stays in use (an object
+/// delivered on one day holds records of the days around it).
+pub const MAX_OPEN_FILES: usize = 6;
+
 /// Columns whose values are nearly all distinct: a dictionary would be built and thrown away.
 const HIGH_CARDINALITY: &[&str] = &[
     events::EVENT_ID,
@@ -116,7 +123,7 @@ impl ChunkWriter {
             done: Vec::new(),
             seq: 0,
             tick: 0,
-            max_open: 16,
+            max_open: MAX_OPEN_FILES,
             max_buffered_bytes: WRITE_MEMORY_BYTES,
         }
     }
