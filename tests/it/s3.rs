@@ -232,6 +232,19 @@ fn a_trail_in_s3_lands_exactly_as_from_disk_and_a_rerun_fetches_nothing() {
         "{m:?}"
     );
     assert_eq!(w.gets() as u64, n.log_objects);
+    // Objects come through the lean GET path (signed, or the server would refuse them), and
+    // say who reads the bucket.
+    let agents: BTreeSet<String> = w
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && !r.is_list())
+        .map(|r| r.user_agent)
+        .collect();
+    assert_eq!(
+        agents,
+        BTreeSet::from([format!("crosstrail/{}", env!("CARGO_PKG_VERSION"))])
+    );
 
     let local = w.lake("lake-local");
     ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
@@ -295,9 +308,10 @@ fn one_day_of_one_account_lists_only_that_day() {
         [expected as u64, expected as u64, 0, 0, 0],
         "{r}"
     );
-    // The listings: find AWSLogs/, list it for organization ids, then only the day, from its
-    // first key (StartAfter) in the account trail and the organization trail.
-    let region_prefix = |base: &str| format!("logs/AWSLogs/{base}{account}/CloudTrail/{region}/");
+    // The listings: find AWSLogs/, list it for organization ids, then only the day's month,
+    // from the day's first key (StartAfter), in the account trail and the organization trail.
+    let month_prefix =
+        |base: &str| format!("logs/AWSLogs/{base}{account}/CloudTrail/{region}/2026/01/");
     let mut listings: Vec<(String, Option<String>, Option<String>)> = w
         .server
         .requests()
@@ -317,14 +331,14 @@ fn one_day_of_one_account_lists_only_that_day() {
         ("logs/".to_string(), slash.clone(), None),
         ("logs/AWSLogs/".to_string(), slash, None),
         (
-            region_prefix(""),
+            month_prefix(""),
             None,
-            Some(format!("{}2026/01/03", region_prefix(""))),
+            Some(format!("{}03", month_prefix(""))),
         ),
         (
-            region_prefix(&format!("{org}/")),
+            month_prefix(&format!("{org}/")),
             None,
-            Some(format!("{}2026/01/03", region_prefix(&format!("{org}/")))),
+            Some(format!("{}03", month_prefix(&format!("{org}/")))),
         ),
     ];
     want.sort();
@@ -399,13 +413,37 @@ fn listings_of_more_than_1000_keys_are_paged() {
     r.expect_code(0);
     assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
     assert_eq!(counts(&lake).events, n);
-    let pages: Vec<_> = server
+    // The layout is discovered down to the month (one delimiter listing per level), whose
+    // 1,050 keys come in two pages.
+    let listings: Vec<_> = server
         .requests()
         .into_iter()
         .filter(|r| r.is_list())
         .collect();
-    assert_eq!(pages.len(), 2, "{pages:?}");
+    let month = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/";
+    let (pages, discovery): (Vec<_>, Vec<_>) = listings
+        .iter()
+        .partition(|r| r.param("prefix") == Some(month));
+    assert_eq!(pages.len(), 2, "{listings:?}");
     assert!(pages[1].param("continuation-token").is_some());
+    assert!(pages.iter().all(|r| r.param("delimiter").is_none()));
+    let levels: Vec<&str> = discovery
+        .iter()
+        .map(|r| r.param("prefix").unwrap_or(""))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            "",
+            "AWSLogs/",
+            "AWSLogs/111122223333/",
+            "AWSLogs/111122223333/CloudTrail/",
+            "AWSLogs/111122223333/CloudTrail/us-east-1/",
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/",
+        ],
+        "{listings:?}"
+    );
+    assert!(discovery.iter().all(|r| r.param("delimiter") == Some("/")));
 
     // The pruned listing (a region listed day by day from StartAfter) pages too.
     server.clear_log();

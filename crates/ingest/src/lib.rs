@@ -20,6 +20,7 @@ pub mod iam;
 pub mod layout;
 pub mod pipeline;
 pub mod s3;
+mod s3_get;
 pub mod source;
 pub mod store;
 

@@ -31,10 +31,12 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::layout::{self, LayoutFilter};
 use crate::pipeline::error_chain;
+use crate::s3_get::Getter;
 use crate::source::{Listing, ObjectMeta, Source, SourceError};
 
 /// How to reach the bucket and what to read from it.
@@ -95,6 +97,8 @@ pub struct S3Source {
     prefix: String,
     options: S3Options,
     client: tokio::sync::OnceCell<Client>,
+    /// The lean GET path (see [`crate::s3_get`]); `None` where the SDK does the GETs.
+    getter: tokio::sync::OnceCell<Option<Getter>>,
     stats: Arc<S3Stats>,
 }
 
@@ -108,13 +112,17 @@ impl std::fmt::Debug for S3Source {
     }
 }
 
+/// Time to connect to S3, and to wait for a response to start.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Whether a command-line source names S3 (`s3://…`).
 pub fn is_s3_url(source: &str) -> bool {
     source.starts_with("s3://")
 }
 
 /// One failed attempt: worth another try or not.
-enum Attempt {
+pub(crate) enum Attempt {
     Transient(String),
     Permanent(String),
 }
@@ -144,6 +152,7 @@ impl S3Source {
             prefix,
             options,
             client: tokio::sync::OnceCell::new(),
+            getter: tokio::sync::OnceCell::new(),
             stats: Arc::new(S3Stats::default()),
         })
     }
@@ -181,9 +190,19 @@ impl S3Source {
         out
     }
 
-    /// Loads the SDK configuration and checks the credentials.
-    async fn connect(&self) -> Result<Client, SourceError> {
-        let (sdk, _) = self.sdk_config().await?;
+    /// Loads the SDK configuration and checks the credentials: the SDK client (listings) and
+    /// the GET path.
+    async fn connect(&self) -> Result<(Client, Option<Getter>), SourceError> {
+        let (sdk, region) = self.sdk_config().await?;
+        let getter = Getter::new(
+            &sdk,
+            &region,
+            &self.bucket,
+            self.options.endpoint_url.is_some(),
+            self.options.no_sign_request,
+            (CONNECT_TIMEOUT, READ_TIMEOUT),
+        )
+        .await;
         // Per-request cost matters (CloudTrail objects are small and many): no checksum
         // headers or response checksums. A GET's bytes are still checked: the length against
         // the listing here, and every gzip member's CRC-32 when it is inflated. Stalled-stream
@@ -194,7 +213,7 @@ impl S3Source {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .disable_s3_express_session_auth(true)
             .build();
-        Ok(Client::from_conf(config))
+        Ok((Client::from_conf(config), getter))
     }
 
     /// The SDK configuration of the standard chain with our options, and its region; the
@@ -205,8 +224,8 @@ impl S3Source {
             .or_default_provider()
             .or_else(Region::from_static("us-east-1"));
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .operation_attempt_timeout(Duration::from_secs(120))
             .build();
         // Retries are ours (see `retrying`): the same policy for listings, GETs and bodies
@@ -395,71 +414,83 @@ impl S3Source {
         }
     }
 
-    async fn list_all(&self) -> Result<Listing, SourceError> {
+    /// Lists one folder as `plan` says.
+    async fn list_dir(&self, dir: String, plan: Plan) -> (String, Walk, Result<(), String>) {
         let filter = &self.options.filter;
         let mut walk = Walk::default();
-        let mut listing = Listing::default();
-        let mut queue = vec![self.prefix.clone()];
         let no_stop = |_: &str| false;
-        while let Some(dir) = queue.pop() {
-            let result = if filter.is_empty() {
+        let result = match plan {
+            Plan::Delimited => {
+                self.list_prefix(&dir, true, None, &no_stop, &mut walk)
+                    .await
+            }
+            Plan::Days => {
+                // Keys sort by day under a month: start at the first day in range, stop after
+                // the last.
+                let start = filter
+                    .from
+                    .filter(|(y, m, _)| dir.ends_with(&format!("/{y:04}/{m:02}/")))
+                    .map(|(_, _, d)| format!("{dir}{d:02}"));
+                let to = filter.to;
+                let past = move |key: &str| {
+                    let date = layout::parse_key(key).date;
+                    matches!((date, to), (Some(d), Some(t)) if d > t)
+                };
+                self.list_prefix(&dir, false, start.as_deref(), &past, &mut walk)
+                    .await
+            }
+            Plan::Flat => {
                 self.list_prefix(&dir, false, None, &no_stop, &mut walk)
                     .await
-            } else {
+            }
+            // Named folders are queued by `list_all`, not listed.
+            Plan::Children(_) => Ok(()),
+        };
+        (dir, walk, result)
+    }
+
+    /// Walks the prefix down the key layout, [`LIST_CONCURRENCY`] folders at a time.
+    async fn list_all(&self) -> Result<Listing, SourceError> {
+        let filter = &self.options.filter;
+        let mut listing = Listing::default();
+        let mut queue = vec![self.prefix.clone()];
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut listed_once = false;
+        loop {
+            while running.len() < LIST_CONCURRENCY
+                && let Some(dir) = queue.pop()
+            {
                 match plan(&dir, filter) {
                     Plan::Children(children) => {
                         queue.extend(children.into_iter().filter(|c| filter.admits_dir(c)));
-                        continue;
                     }
-                    Plan::Delimited => {
-                        self.list_prefix(&dir, true, None, &no_stop, &mut walk)
-                            .await
-                    }
-                    Plan::Days => {
-                        // Keys sort by day under a region: start at the first day, stop
-                        // after the last.
-                        let start = filter
-                            .from
-                            .map(|(y, m, d)| format!("{dir}{y:04}/{m:02}/{d:02}"));
-                        let to = filter.to;
-                        let past = move |key: &str| {
-                            let date = layout::parse_key(key).date;
-                            matches!((date, to), (Some(d), Some(t)) if d > t)
-                        };
-                        self.list_prefix(&dir, false, start.as_deref(), &past, &mut walk)
-                            .await
-                    }
-                    Plan::Flat => {
-                        self.list_prefix(&dir, false, None, &no_stop, &mut walk)
-                            .await
-                    }
+                    plan => running.push(self.list_dir(dir, plan)),
                 }
+            }
+            let Some((dir, walk, result)) = running.next().await else {
+                break;
             };
+            listed_once |= walk.listed_once;
             if let Err(reason) = result {
                 let error = SourceError::S3 {
                     url: self.url(&dir),
                     reason,
                 };
-                if !walk.listed_once {
+                if !listed_once {
                     // Nothing could be listed yet: the bucket, the credentials or the region
                     // is wrong, and every other listing would fail the same way.
                     return Err(error);
                 }
                 listing.errors.push((self.url(&dir), error));
             }
-            // Deepest first keeps the queue small; the pipeline sorts the work anyway.
-            let mut dirs: Vec<String> = std::mem::take(&mut walk.dirs)
-                .into_iter()
-                .filter(|d| filter.admits_dir(d))
-                .collect();
-            dirs.sort();
-            dirs.reverse();
-            queue.extend(dirs);
+            listing.objects.extend(
+                walk.objects
+                    .into_iter()
+                    .filter(|o| filter.admits(o.key.strip_prefix("s3://").unwrap_or(&o.key))),
+            );
+            queue.extend(walk.dirs.into_iter().filter(|d| filter.admits_dir(d)));
         }
-        listing.objects = std::mem::take(&mut walk.objects)
-            .into_iter()
-            .filter(|o| filter.admits(o.key.strip_prefix("s3://").unwrap_or(&o.key)))
-            .collect();
+        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listing)
     }
 
@@ -486,6 +517,18 @@ impl S3Source {
             .strip_prefix("etag ")
             .and_then(|v| v.rsplit_once(" size "))
             .map(|(etag, _)| format!("\"{etag}\""));
+        if let Some(Some(getter)) = self.getter.get() {
+            return self
+                .retrying(|| {
+                    self.stats.get_requests.fetch_add(1, Ordering::Relaxed);
+                    getter.get(key, if_match.as_deref(), object.size)
+                })
+                .await
+                .map_err(|reason| SourceError::S3 {
+                    url: object.key.clone(),
+                    reason,
+                });
+        }
         self.retrying(|| {
             self.stats.get_requests.fetch_add(1, Ordering::Relaxed);
             let request = client
@@ -555,19 +598,27 @@ struct Walk {
     listed_once: bool,
 }
 
-/// How to list one folder of the layout when a filter is set.
+/// How to list one folder of the key layout.
 #[derive(Debug, PartialEq, Eq)]
 enum Plan {
-    /// The folders below are known without listing (named accounts, regions).
+    /// The folders below are known without listing (named accounts, regions, months).
     Children(Vec<String>),
     /// List with a delimiter: discover the folders below (organization ids, accounts,
-    /// regions, or the way down to `AWSLogs/`).
+    /// regions, years, months, or the way down to `AWSLogs/`), and the keys beside them.
     Delimited,
-    /// A region folder: list its keys from the first day in range to the last.
+    /// A month folder: list its keys from the first day in range to the last.
     Days,
     /// List every key below (a folder below the day level, or not laid out as a trail).
     Flat,
 }
+
+/// Folders listed at once. A trail is split down to its months, so that a large bucket is
+/// listed by many requests in flight rather than page after page.
+const LIST_CONCURRENCY: usize = 32;
+
+/// Months enumerated without a listing when `--from` and `--to` are both given; a longer
+/// range is discovered with delimiter listings.
+const MAX_ENUMERATED_MONTHS: u32 = 36;
 
 fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
     let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
@@ -579,20 +630,50 @@ fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
         rest = &rest[1..];
     }
     let names = |set: &BTreeSet<String>| set.iter().map(|n| format!("{dir}{n}/")).collect();
+    let trail = rest.get(1) == Some(&"CloudTrail");
+    let number = |i: usize, len: usize| {
+        rest.get(i)
+            .is_some_and(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+    };
     match rest.len() {
         0 => match &filter.accounts {
             // `AWSLogs/` itself holds the organization ids as well: list it.
             Some(accounts) if parts.len() > at + 1 => Plan::Children(names(accounts)),
             _ => Plan::Delimited,
         },
+        // Everything is read: digests and Insights are listed too (and counted as skipped).
+        1 if filter.is_empty() => Plan::Delimited,
         1 => Plan::Children(vec![format!("{dir}CloudTrail/")]),
-        2 if rest[1] == "CloudTrail" => match &filter.regions {
+        2 if trail => match &filter.regions {
             Some(regions) => Plan::Children(names(regions)),
             None => Plan::Delimited,
         },
-        3 if rest[1] == "CloudTrail" => Plan::Days,
+        3 if trail => match (filter.from, filter.to) {
+            (Some(from), Some(to)) => match months(from, to) {
+                Some(months) => Plan::Children(
+                    months
+                        .into_iter()
+                        .map(|(y, m)| format!("{dir}{y:04}/{m:02}/"))
+                        .collect(),
+                ),
+                None => Plan::Delimited,
+            },
+            _ => Plan::Delimited,
+        },
+        4 if trail && number(3, 4) => Plan::Delimited,
+        5 if trail && number(3, 4) && number(4, 2) => Plan::Days,
         _ => Plan::Flat,
     }
+}
+
+/// The months from `from` to `to`, when there are few enough to name them all.
+fn months(from: layout::Day, to: layout::Day) -> Option<Vec<(u32, u32)>> {
+    let index = |(y, m, _): layout::Day| y.checked_mul(12)?.checked_add(m.checked_sub(1)?);
+    let (first, last) = (index(from)?, index(to)?);
+    if last.saturating_sub(first) >= MAX_ENUMERATED_MONTHS {
+        return None;
+    }
+    Some((first..=last).map(|i| (i / 12, i % 12 + 1)).collect())
 }
 
 /// A number in [0, 1) that differs between calls and processes (backoff jitter).
@@ -617,8 +698,6 @@ fn classify<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Attem
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = e.code().map(str::to_string);
     match e {
         SdkError::TimeoutError(_) => return Attempt::Transient("timed out".to_string()),
         SdkError::DispatchFailure(d) => {
@@ -633,23 +712,37 @@ where
         SdkError::ConstructionFailure(_) => return Attempt::Permanent(error_chain(e)),
         _ => {}
     }
+    let status = e.raw_response().map(|r| r.status().as_u16());
     let region = e
         .raw_response()
         .and_then(|r| r.headers().get("x-amz-bucket-region"))
         .map(str::to_string);
-    let message = e.message().unwrap_or_default();
-    let head = match (&code, status) {
+    if e.code().is_none() && status.is_none() {
+        return Attempt::Permanent(error_chain(e));
+    }
+    describe_failure(e.code(), status, e.message().unwrap_or_default(), region)
+}
+
+/// Sorts an S3 error response (its error code, HTTP status, message and the bucket's region
+/// header) into worth retrying or not, with a reason people can act on.
+pub(crate) fn describe_failure(
+    code: Option<&str>,
+    status: Option<u16>,
+    message: &str,
+    region: Option<String>,
+) -> Attempt {
+    let head = match (code, status) {
         (Some(c), Some(s)) => format!("{c} (HTTP {s})"),
-        (Some(c), None) => c.clone(),
+        (Some(c), None) => c.to_string(),
         (None, Some(s)) => format!("HTTP {s}"),
-        (None, None) => error_chain(e),
+        (None, None) => "failed".to_string(),
     };
     let head = if message.is_empty() {
         head
     } else {
         format!("{head}: {message}")
     };
-    let hint = match code.as_deref() {
+    let hint = match code {
         Some("InvalidAccessKeyId") => Some("the access key id is not known to S3"),
         Some("SignatureDoesNotMatch") => {
             Some("the secret access key does not belong to the access key id")
@@ -662,10 +755,13 @@ where
             Some("these credentials may not read it (s3:ListBucket / s3:GetObject)")
         }
         Some("NoSuchBucket") => Some("no such bucket"),
+        Some("PreconditionFailed") => {
+            Some("it changed since it was listed; it is read again on the next run")
+        }
         _ => None,
     };
     let wrong_region = matches!(
-        code.as_deref(),
+        code,
         Some(
             "PermanentRedirect"
                 | "AuthorizationHeaderMalformed"
@@ -682,7 +778,7 @@ where
     };
     let transient = matches!(status, Some(500 | 502 | 503 | 504 | 408 | 429))
         || matches!(
-            code.as_deref(),
+            code,
             Some(
                 "SlowDown"
                     | "InternalError"
@@ -707,12 +803,13 @@ impl Source for S3Source {
 
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
         Box::pin(async move {
-            let client = self.connect().await?;
+            let (client, getter) = self.connect().await?;
             let region = client
                 .config()
                 .region()
                 .map_or("us-east-1".to_string(), |r| r.to_string());
             let _ = self.client.set(client);
+            let _ = self.getter.set(getter);
             self.list_all().await.map_err(|e| match e {
                 SourceError::S3 { url, reason } => SourceError::S3 {
                     url,
@@ -766,6 +863,33 @@ mod tests {
             plan("AWSLogs/111122223333/CloudTrail/", &f),
             Plan::Children(vec!["AWSLogs/111122223333/CloudTrail/us-east-1/".into()])
         );
+        // --from and --to name the months.
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/us-east-1/", &f),
+            Plan::Children(vec![
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/".into()
+            ])
+        );
+        let mut span = f.clone();
+        span.from = Some((2023, 11, 20));
+        span.to = Some((2024, 2, 3));
+        let Plan::Children(months) = plan("AWSLogs/1/CloudTrail/r/", &span) else {
+            panic!("months are named")
+        };
+        assert_eq!(
+            months,
+            ["2023/11/", "2023/12/", "2024/01/", "2024/02/"]
+                .map(|m| format!("AWSLogs/1/CloudTrail/r/{m}"))
+        );
+        span.from = Some((2010, 1, 1));
+        assert_eq!(plan("AWSLogs/1/CloudTrail/r/", &span), Plan::Delimited);
+        span.from = Some((2024, 3, 1));
+        assert_eq!(
+            plan("AWSLogs/1/CloudTrail/r/", &span),
+            Plan::Children(vec![]),
+            "from after to: nothing"
+        );
+
         let open = filter(&[], &[]);
         assert_eq!(plan("AWSLogs/o-abc/", &open), Plan::Delimited);
         assert_eq!(
@@ -774,10 +898,44 @@ mod tests {
         );
         assert_eq!(
             plan("AWSLogs/111122223333/CloudTrail/us-east-1/", &open),
-            Plan::Days
+            Plan::Children(vec![
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/".into()
+            ])
+        );
+        assert_eq!(
+            plan(
+                "AWSLogs/111122223333/CloudTrail/us-east-1/",
+                &LayoutFilter::default()
+            ),
+            Plan::Delimited,
+            "years"
         );
         assert_eq!(
             plan("AWSLogs/111122223333/CloudTrail/us-east-1/2024/", &open),
+            Plan::Delimited,
+            "months"
+        );
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/", &open),
+            Plan::Days
+        );
+        assert_eq!(
+            plan(
+                "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/",
+                &open
+            ),
+            Plan::Flat
+        );
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail/us-east-1/exports/", &open),
+            Plan::Flat
+        );
+
+        // Without any filter, every folder is discovered: digests and Insights too.
+        let all = LayoutFilter::default();
+        assert_eq!(plan("AWSLogs/111122223333/", &all), Plan::Delimited);
+        assert_eq!(
+            plan("AWSLogs/111122223333/CloudTrail-Digest/", &all),
             Plan::Flat
         );
     }

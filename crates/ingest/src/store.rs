@@ -5,19 +5,14 @@
 //! `ObjectStore`).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::config::ProvideCredentials;
-use aws_sdk_s3::config::SharedCredentialsProvider;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::client::CredentialProvider;
 
 use crate::s3::{S3Options, S3Source};
+use crate::s3_get::CachedCredentials;
 use crate::source::SourceError;
-
-/// Credentials are fetched again this long before they expire.
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
 /// An object store holding a lake.
 #[derive(Debug, Clone)]
@@ -49,10 +44,8 @@ pub async fn s3_lake(url: &str, options: &S3Options) -> Result<StoreLake, Source
     if options.no_sign_request {
         builder = builder.with_skip_signature(true);
     } else if let Some(provider) = sdk.credentials_provider() {
-        builder = builder.with_credentials(Arc::new(SdkCredentials {
-            provider,
-            cached: tokio::sync::Mutex::new(None),
-        }));
+        builder =
+            builder.with_credentials(Arc::new(SdkCredentials(CachedCredentials::new(provider))));
     }
     let store = builder.build().map_err(|e| SourceError::S3 {
         url: url.to_string(),
@@ -66,38 +59,27 @@ pub async fn s3_lake(url: &str, options: &S3Options) -> Result<StoreLake, Source
     })
 }
 
-/// The SDK's credential chain as an `object_store` credential provider, cached until shortly
-/// before expiry (the chain itself may ask SSO or instance metadata each time).
+/// The SDK's credential chain as an `object_store` credential provider.
 #[derive(Debug)]
-struct SdkCredentials {
-    provider: SharedCredentialsProvider,
-    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
-}
+struct SdkCredentials(CachedCredentials);
 
 #[async_trait::async_trait]
 impl CredentialProvider for SdkCredentials {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        let mut cached = self.cached.lock().await;
-        if let Some((credential, expiry)) = &*cached {
-            let fresh = expiry.is_none_or(|t| t > SystemTime::now() + REFRESH_BEFORE_EXPIRY);
-            if fresh {
-                return Ok(credential.clone());
-            }
-        }
-        let c = self.provider.provide_credentials().await.map_err(|e| {
-            object_store::Error::Generic {
+        let c = self
+            .0
+            .get()
+            .await
+            .map_err(|e| object_store::Error::Generic {
                 store: "S3",
                 source: Box::new(e),
-            }
-        })?;
-        let credential = Arc::new(AwsCredential {
+            })?;
+        Ok(Arc::new(AwsCredential {
             key_id: c.access_key_id().to_string(),
             secret_key: c.secret_access_key().to_string(),
             token: c.session_token().map(str::to_string),
-        });
-        *cached = Some((credential.clone(), c.expiry()));
-        Ok(credential)
+        }))
     }
 }

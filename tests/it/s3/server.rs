@@ -60,6 +60,8 @@ pub struct Logged {
     pub path: String,
     /// Query parameters, percent-decoded.
     pub query: Vec<(String, String)>,
+    /// The `User-Agent` header.
+    pub user_agent: String,
 }
 
 impl Logged {
@@ -441,6 +443,12 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
         method: req.method().to_string(),
         path,
         query,
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
     };
     let is_get_object = logged.method == "GET"
         && !logged.is_list()
