@@ -1,13 +1,15 @@
 //! CloudTrail straight from an S3 bucket: [`S3Source`] lists (pruned by the key layout) and
 //! fetches objects with the AWS SDK and its standard credential chain.
 //!
-//! - Listing: without a [`LayoutFilter`], one flat paginated listing of the prefix. With one,
-//!   delimiter listings discover organization ids, accounts and regions (accounts and regions
-//!   named by the filter are not even listed), then each region is listed flat from the first
-//!   day in range (`StartAfter`) and the listing stops after the last one: reading one day of
-//!   one account lists that day, not the bucket.
+//! - Listing: delimiter listings walk the key layout down to month folders (organization ids,
+//!   accounts, regions, years, months), `LIST_CONCURRENCY` (32) folders at a time, and each month
+//!   is listed flat. A [`LayoutFilter`] prunes the walk: accounts and regions it names are not
+//!   even listed, with both ends of a day range the months are named, and a month is listed
+//!   from the first day in range (`StartAfter`) until the listing passes the last one: reading
+//!   one day of one account lists that day, not the bucket.
 //! - Fetching: one GET per object with `If-Match` on the listed ETag, the body collected up to
-//!   a size cap. Transient failures (HTTP 500/502/503/504, SlowDown, timeouts, connection
+//!   a size cap, through the lean path of `s3_get` (the SDK's connector, endpoint rules
+//!   and signer without its per-operation pipeline). Transient failures (HTTP 500/502/503/504, SlowDown, timeouts, connection
 //!   resets, a body that breaks or ends early) restart the whole object after an exponential,
 //!   jittered backoff; an object is never half-read. What keeps failing is returned as an error
 //!   naming the object, so the pipeline records it as failed and retries it next run.
@@ -97,7 +99,7 @@ pub struct S3Source {
     prefix: String,
     options: S3Options,
     client: tokio::sync::OnceCell<Client>,
-    /// The lean GET path (see [`crate::s3_get`]); `None` where the SDK does the GETs.
+    /// The lean GET path (see `s3_get`); `None` where the SDK does the GETs.
     getter: tokio::sync::OnceCell<Option<Getter>>,
     stats: Arc<S3Stats>,
 }
