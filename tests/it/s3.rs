@@ -596,6 +596,29 @@ fn slowdowns_resets_truncated_bodies_and_delays_leave_the_lake_exact() {
 }
 
 #[test]
+fn credentials_that_expire_mid_run_are_fetched_again_and_the_get_retried() {
+    // Temporary credentials (SSO, an assumed role) can run out during a long run: S3 answers
+    // ExpiredToken, the GET path forgets its cached credentials, asks the chain again and
+    // retries the object; nothing fails.
+    let w = World::new();
+    w.server.faults.expired_every.store(5, Ordering::Relaxed);
+    let lake = w.lake("lake");
+    let r = w.ingest(&format!("s3://{BUCKET}/logs"), &lake, &[]);
+    r.expect_code(0);
+    let n = &w.truth.counts;
+    assert_eq!(objects_line(&r.stderr)[1], n.log_objects, "{r}");
+    assert!(
+        w.gets() as u64 >= n.log_objects + n.log_objects / 5,
+        "{} GETs for {} objects",
+        w.gets(),
+        n.log_objects
+    );
+    let local = w.lake("lake-local");
+    ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
+    assert_same_lake(&lake, &local);
+}
+
+#[test]
 fn an_object_that_keeps_failing_is_recorded_and_read_next_run() {
     let tmp = tempdir();
     let day = tmp

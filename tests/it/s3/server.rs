@@ -45,6 +45,9 @@ pub struct Faults {
     /// Every n-th GET of an object gets its headers and half its body, then the connection
     /// drops.
     pub truncate_every: AtomicU64,
+    /// Every n-th GET of an object is answered 400 ExpiredToken, as S3 answers a request signed
+    /// with temporary credentials that ran out.
+    pub expired_every: AtomicU64,
     /// Milliseconds added before every request is served.
     pub latency_ms: AtomicU64,
     /// GETs of keys containing one of these strings are answered 403 AccessDenied.
@@ -483,6 +486,13 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
             ));
         }
         let g = state.gets.fetch_add(1, Ordering::Relaxed) + 1;
+        if every(&faults.expired_every, g) {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "ExpiredToken",
+                "The provided token has expired.",
+            ));
+        }
         if every(&faults.reset_every, g) {
             // No response: hyper drops the connection.
             return Err("injected connection reset".into());
