@@ -32,13 +32,13 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use crate::layout::{self, LayoutFilter};
 use crate::pipeline::error_chain;
-use crate::s3_get::Getter;
+use crate::s3_get::{Getter, read_object};
 use crate::source::{Listing, ObjectMeta, Source, SourceError};
 
 /// How to reach the bucket and what to read from it.
@@ -541,46 +541,8 @@ impl S3Source {
             let expected = object.size;
             async move {
                 let out = request.send().await.map_err(|e| classify(&e))?;
-                let length = out
-                    .content_length()
-                    .and_then(|l| u64::try_from(l).ok())
-                    .unwrap_or(expected);
-                if length != expected {
-                    return Err(Attempt::Permanent(format!(
-                        "changed since it was listed ({length} bytes, listed {expected}); \
-                         it is read again on the next run"
-                    )));
-                }
-                let capacity = usize::try_from(length).unwrap_or(usize::MAX);
-                let mut buf = BytesMut::with_capacity(capacity);
-                let mut body = out.body;
-                loop {
-                    match body.try_next().await {
-                        Ok(Some(chunk)) => {
-                            if (buf.len() + chunk.len()) as u64 > expected {
-                                return Err(Attempt::Transient(format!(
-                                    "body longer than its {expected} bytes"
-                                )));
-                            }
-                            buf.extend_from_slice(&chunk);
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            return Err(Attempt::Transient(format!(
-                                "body broke after {} of {expected} bytes: {}",
-                                buf.len(),
-                                error_chain(&e)
-                            )));
-                        }
-                    }
-                }
-                if buf.len() as u64 != expected {
-                    return Err(Attempt::Transient(format!(
-                        "body ended after {} of {expected} bytes",
-                        buf.len()
-                    )));
-                }
-                Ok(buf.freeze())
+                let length = out.content_length().and_then(|l| u64::try_from(l).ok());
+                read_object(length, expected, out.body).await
             }
         })
         .await

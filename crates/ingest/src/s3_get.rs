@@ -38,7 +38,7 @@ use crate::pipeline::error_chain;
 use crate::s3::{Attempt, describe_failure};
 
 /// Credentials are fetched again this long before they expire.
-pub(crate) const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 
 /// Who reads the bucket, as S3 server access logs and CloudTrail data events show it.
 const USER_AGENT: &str = concat!("crosstrail/", env!("CARGO_PKG_VERSION"));
@@ -248,24 +248,35 @@ impl Getter {
         let length = response
             .headers()
             .get("content-length")
-            .and_then(|l| l.parse::<u64>().ok())
-            .unwrap_or(expected);
-        if length != expected {
-            return Err(Attempt::Permanent(format!(
-                "changed since it was listed ({length} bytes, listed {expected}); it is read \
-                 again on the next run"
-            )));
-        }
-        let body = ByteStream::new(response.into_body());
-        let buf = collect(body, expected).await.map_err(Attempt::Transient)?;
-        if buf.len() as u64 != expected {
-            return Err(Attempt::Transient(format!(
-                "body ended after {} of {expected} bytes",
-                buf.len()
-            )));
-        }
-        Ok(buf)
+            .and_then(|l| l.parse::<u64>().ok());
+        read_object(length, expected, ByteStream::new(response.into_body())).await
     }
+}
+
+/// The whole body of a GET whose response announced `length` bytes (when it did) for an object
+/// listed with `expected` bytes: another length means the object changed since the listing
+/// (read again on the next run); a body that breaks, stalls, or ends short or long is worth
+/// another attempt.
+pub(crate) async fn read_object(
+    length: Option<u64>,
+    expected: u64,
+    body: ByteStream,
+) -> Result<Bytes, Attempt> {
+    let length = length.unwrap_or(expected);
+    if length != expected {
+        return Err(Attempt::Permanent(format!(
+            "changed since it was listed ({length} bytes, listed {expected}); it is read \
+             again on the next run"
+        )));
+    }
+    let buf = collect(body, expected).await.map_err(Attempt::Transient)?;
+    if buf.len() as u64 != expected {
+        return Err(Attempt::Transient(format!(
+            "body ended after {} of {expected} bytes",
+            buf.len()
+        )));
+    }
+    Ok(buf)
 }
 
 impl Signer {
