@@ -645,9 +645,13 @@ struct ByDay<C> {
     days: Vec<Day<C>>,
     /// Index in `days` of the last row's day.
     last: usize,
-    /// Builders of finished batches, sized for the rows they held (the first of each pair).
-    spare: Vec<(usize, C)>,
+    /// What the day sets of the last batch held (rows, then items and bytes per column),
+    /// largest last: a new day's builders are allocated for as much, when its first row comes.
+    sizes: Vec<(usize, Sizes)>,
 }
+
+/// Items and value bytes per column of one column set.
+type Sizes = Vec<(usize, usize)>;
 
 struct Day<C> {
     day: i64,
@@ -665,13 +669,10 @@ impl<C> Default for ByDay<C> {
         ByDay {
             days: Vec::new(),
             last: 0,
-            spare: Vec::new(),
+            sizes: Vec::new(),
         }
     }
 }
-
-/// Spare column sets kept between batches: enough for the days one batch usually spans.
-const SPARE_DAYS: usize = 4;
 
 impl<C: Columns> ByDay<C> {
     /// The columns to append one row of `day` to; the caller appends to every column.
@@ -680,7 +681,12 @@ impl<C: Columns> ByDay<C> {
             self.last = match self.days.iter().position(|d| d.day == day) {
                 Some(i) => i,
                 None => {
-                    let columns = self.spare.pop().map(|(_, c)| c).unwrap_or_default();
+                    // Allocated now rather than when the last batch was finished: by now
+                    // that batch has been written and its memory freed for these buffers.
+                    let columns = match self.sizes.pop() {
+                        Some((_, sizes)) => C::presized(&sizes),
+                        None => C::default(),
+                    };
                     self.days.push(Day {
                         day,
                         columns,
@@ -719,7 +725,7 @@ impl<C: Columns> ByDay<C> {
     fn roll_back(&mut self) -> Result<(), ArrowError> {
         for d in &mut self.days {
             if d.rows > d.mark {
-                let kept = d.columns.finish()?.slice(0, d.mark);
+                let kept = d.columns.finish(&mut Vec::new())?.slice(0, d.mark);
                 if kept.num_rows() > 0 {
                     d.carry.push(kept);
                 }
@@ -734,22 +740,23 @@ impl<C: Columns> ByDay<C> {
     fn finish(&mut self) -> Result<Vec<(i64, RecordBatch)>, ArrowError> {
         self.days.sort_by_key(|d| d.day);
         let mut out = Vec::with_capacity(self.days.len());
+        self.sizes.clear();
         for mut d in self.days.drain(..) {
-            let mut batch = d.columns.finish()?;
+            let mut sizes = Vec::new();
+            let mut batch = d.columns.finish(&mut sizes)?;
             if !d.carry.is_empty() {
                 d.carry.push(batch);
                 batch = arrow::compute::concat_batches(&C::TABLE.file_schema(), d.carry.iter())?;
             }
-            self.spare.push((d.rows, d.columns));
+            self.sizes.push((d.rows, sizes));
             if batch.num_rows() > 0 {
                 out.push((d.day, batch));
             }
         }
-        // Keep the largest sets, largest last: the next batch's first day (usually its main
-        // one) takes the set sized for the most rows.
-        self.spare.sort_by_key(|(rows, _)| *rows);
-        let extra = self.spare.len().saturating_sub(SPARE_DAYS);
-        self.spare.drain(..extra);
+        // Largest last: the next batch's first day (usually its main one) is sized for the
+        // most rows. Only this batch's days: the builders of the next one, all together, take
+        // about as much memory as this one's.
+        self.sizes.sort_by_key(|(rows, _)| *rows);
         self.last = 0;
         Ok(out)
     }
@@ -758,29 +765,39 @@ impl<C: Columns> ByDay<C> {
 /// A set of column builders in schema order.
 trait Columns: Default {
     const TABLE: Table;
-    /// The rows appended so far as a batch; the builders are left empty, sized for as many.
-    fn finish(&mut self) -> Result<RecordBatch, ArrowError>;
+    /// The rows appended so far as a batch; the builders are left empty, and what each column
+    /// held is pushed to `sizes`.
+    fn finish(&mut self, sizes: &mut Sizes) -> Result<RecordBatch, ArrowError>;
+    /// Empty builders with room for `sizes` (from [`Columns::finish`]).
+    fn presized(sizes: &[(usize, usize)]) -> Self;
 }
 
-/// Finishes a builder and leaves it sized for a batch like the one just built: the next batch
-/// then fills buffers allocated once instead of growing them from nothing by copies.
+/// Builders that can be allocated for a batch like the last one: the next batch then fills
+/// buffers allocated once instead of growing them from nothing by copies.
 trait Presized {
-    fn finish_presized(&mut self) -> ArrayRef;
+    /// The array so far and its items and value bytes; the builder is left empty.
+    fn finish_sized(&mut self) -> (ArrayRef, (usize, usize));
+    /// Makes room for `items` and `bytes` (the builder is empty).
+    fn presize(&mut self, size: (usize, usize));
 }
 
 impl Presized for StringBuilder {
-    fn finish_presized(&mut self) -> ArrayRef {
-        let (items, bytes) = (ArrayBuilder::len(self), self.values_slice().len());
-        let array = Arc::new(self.finish());
+    fn finish_sized(&mut self) -> (ArrayRef, (usize, usize)) {
+        let size = (ArrayBuilder::len(self), self.values_slice().len());
+        (Arc::new(self.finish()), size)
+    }
+    fn presize(&mut self, (items, bytes): (usize, usize)) {
         *self = StringBuilder::with_capacity(items, bytes + bytes / 8);
-        array
     }
 }
 
 /// Small fixed-width columns: growing them costs little.
 macro_rules! presized_by_growth {
     ($($t:ty),*) => { $(impl Presized for $t {
-        fn finish_presized(&mut self) -> ArrayRef { Arc::new(self.finish()) }
+        fn finish_sized(&mut self) -> (ArrayRef, (usize, usize)) {
+            (Arc::new(self.finish()), (0, 0))
+        }
+        fn presize(&mut self, _: (usize, usize)) {}
     })* };
 }
 presized_by_growth!(
@@ -804,9 +821,23 @@ macro_rules! columns {
         }
         impl Columns for $name {
             const TABLE: Table = $table;
-            fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-                let columns: Vec<ArrayRef> = vec![ $( self.$field.finish_presized(), )* ];
+            fn finish(&mut self, sizes: &mut Sizes) -> Result<RecordBatch, ArrowError> {
+                let columns: Vec<ArrayRef> = vec![ $( {
+                    let (array, size) = self.$field.finish_sized();
+                    sizes.push(size);
+                    array
+                }, )* ];
                 RecordBatch::try_new($table.file_schema(), columns)
+            }
+            fn presized(sizes: &[(usize, usize)]) -> Self {
+                let mut sizes = sizes.iter();
+                $name { $( $field: {
+                    let mut b: $ty = $init;
+                    if let Some(size) = sizes.next() {
+                        b.presize(*size);
+                    }
+                    b
+                }, )* }
             }
         }
     };

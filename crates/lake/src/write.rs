@@ -21,8 +21,10 @@ pub const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Memory that the row groups in progress of one ingest may take, all its writers together
 /// (see [`ChunkWriter::with_concurrent_writers`]). A file's row group stays in memory until
 /// [`ROW_GROUP_ROWS`] rows or the file's close, and a chunk spanning many days keeps many files
-/// open: without a bound, memory would grow with the input.
-pub const WRITE_MEMORY_BYTES: usize = 64 << 20;
+/// open: without a bound, memory would grow with the input. Small enough that a modest input
+/// reaches it too (with 64 MiB, two workers reached it at 1 GB but not at 300 MB, and peak RSS
+/// differed by 30%); the cost is more row groups, and files 1.6% larger.
+pub const WRITE_MEMORY_BYTES: usize = 16 << 20;
 
 /// Files one writer keeps open at once; opening another closes the least recently written.
 /// Each open file holds, besides its row group in progress, a compression context per column
@@ -72,7 +74,11 @@ pub fn writer_properties() -> WriterProperties {
         b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::None);
     }
     // Incident lookups go by access key: let readers skip row groups without it.
-    b = b.set_column_bloom_filter_enabled(ColumnPath::from(events::ACCESS_KEY_ID), true);
+    // Started at the size for a row group's rows, then folded to the values it got (parquet's
+    // default starts every row group's filter at a million values: 1 MiB allocated and zeroed).
+    let access_key = ColumnPath::from(events::ACCESS_KEY_ID);
+    b = b.set_column_bloom_filter_enabled(access_key.clone(), true);
+    b = b.set_column_bloom_filter_max_ndv(access_key, ROW_GROUP_ROWS as u64);
     b.build()
 }
 
