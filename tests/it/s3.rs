@@ -460,6 +460,57 @@ fn listings_of_more_than_1000_keys_are_paged() {
 }
 
 #[test]
+fn a_slow_endpoint_gets_more_gets_in_flight_than_a_run_starts_with() {
+    // A run starts with 64 GETs in flight and doubles them while the workers wait on latency:
+    // at 20 ms a request, 1,050 small objects need more than 64 at once to be fetched quickly.
+    let tmp = tempdir();
+    let day = tmp
+        .path()
+        .join("s3/slow/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
+    let n = 1_050;
+    for i in 0..n {
+        write(
+            &day.join(format!(
+                "111122223333_CloudTrail_us-east-1_20240301T1000Z_{i:016}.json.gz"
+            )),
+            gzip(&delivery(&records(&format!("p{i}"), 1))),
+        );
+    }
+    let server = Server::start(&tmp.path().join("s3"));
+    server.faults.latency_ms.store(20, Ordering::Relaxed);
+    let lake = tmp.path().join("lake");
+    let r = s3_ingest(
+        &server,
+        "s3://slow",
+        &lake,
+        &[],
+        Some((ACCESS_KEY, SECRET_KEY)),
+    );
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
+    assert_eq!(counts(&lake).events, n);
+    let most = server.most_gets_in_flight.load(Ordering::Relaxed);
+    assert!(
+        most > 64,
+        "at most {most} GETs at once: they did not grow past the first 64"
+    );
+    // `--concurrency` stays the ceiling.
+    server.most_gets_in_flight.store(0, Ordering::Relaxed);
+    let lake = tmp.path().join("lake-capped");
+    let flags = ["--concurrency", "8"];
+    let r = s3_ingest(
+        &server,
+        "s3://slow",
+        &lake,
+        &flags,
+        Some((ACCESS_KEY, SECRET_KEY)),
+    );
+    r.expect_code(0);
+    let most = server.most_gets_in_flight.load(Ordering::Relaxed);
+    assert!(most <= 8, "{most} GETs at once with --concurrency 8");
+}
+
+#[test]
 fn missing_credentials_stop_before_any_request() {
     let w = World::new();
     let lake = w.lake("lake");

@@ -127,7 +127,8 @@ pub struct IngestArgs {
     /// Read only share I of N (0 <= I < N) of the objects; see "Sharding" below.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// Objects fetched at once (also bounded by 64 MiB in flight) [default: 512 for S3, else 4
+    /// Objects fetched at once, at most (also bounded by 64 MiB in flight); S3 runs start with
+    /// 64 and double them while latency keeps the workers waiting [default: 512 for S3, else 4
     /// per thread].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,

@@ -299,39 +299,59 @@ async fn fetch_all(
         .unwrap_or(u32::MAX)
         .max(1);
     let budget = Arc::new(Semaphore::new(total as usize));
-    let fetches = futures::stream::iter(work)
-        .take_while(|_| std::future::ready(!abort.load(Ordering::SeqCst)))
-        .map(|(source, meta)| {
-            let budget = budget.clone();
-            async move {
-                let units = u32::try_from(meta.size.div_ceil(UNIT))
-                    .unwrap_or(u32::MAX)
-                    .clamp(1, total);
-                let permit = budget
-                    .acquire_many_owned(units)
-                    .await
-                    .unwrap_or_else(|_| unreachable!("the budget semaphore is never closed"));
-                let result = sources[source].fetch(&meta).await;
-                Fetched {
-                    meta,
-                    result,
-                    _permit: permit,
-                }
+    let fetch = |(source, meta): (usize, ObjectMeta)| {
+        let budget = budget.clone();
+        async move {
+            let units = u32::try_from(meta.size.div_ceil(UNIT))
+                .unwrap_or(u32::MAX)
+                .clamp(1, total);
+            let permit = budget
+                .acquire_many_owned(units)
+                .await
+                .unwrap_or_else(|_| unreachable!("the budget semaphore is never closed"));
+            let result = sources[source].fetch(&meta).await;
+            Fetched {
+                meta,
+                result,
+                _permit: permit,
             }
-        })
-        .buffer_unordered(options.fetch_concurrency.max(1))
-        .fuse();
-    futures::pin_mut!(fetches);
+        }
+    };
+    let mut work = work.into_iter();
+    let mut running = futures::stream::FuturesUnordered::new();
+    // Fetches in flight: as many as keep the workers fed, up to `fetch_concurrency`. Each one
+    // holds a connection, and a connection costs more CPU than a small GET (and far more with
+    // TLS), so a run starts with few. When the workers have nothing queued and the next fetch
+    // is long in coming, the source's latency is what limits: the limit doubles. Otherwise it
+    // stays.
+    let max = options.fetch_concurrency.max(1);
+    let mut limit = max.min(INITIAL_FETCHES);
     // Hand over what is ready together: a wake-up of a worker per object cost more than
     // reading a small local file. A share of the byte budget at most, so that no worker sits
     // on objects another one could be processing.
     let threads = options.threads.max(1) as u64;
     let handover_bytes = (options.max_bytes_in_flight / (4 * threads)).max(1 << 20);
-    while let Some(first) = fetches.next().await {
+    loop {
+        while running.len() < limit && !abort.load(Ordering::SeqCst) {
+            match work.next() {
+                Some(item) => running.push(fetch(item)),
+                None => break,
+            }
+        }
+        let (first, waited) = match running.next().now_or_never() {
+            Some(first) => (first, Duration::ZERO),
+            None => {
+                let since = Instant::now();
+                (running.next().await, since.elapsed())
+            }
+        };
+        let Some(first) = first else {
+            break;
+        };
         let mut bytes = first.meta.size;
         let mut fetched = vec![first];
         while fetched.len() < HANDOVER_OBJECTS && bytes < handover_bytes {
-            match fetches.next().now_or_never() {
+            match running.next().now_or_never() {
                 Some(Some(more)) => {
                     bytes += more.meta.size;
                     fetched.push(more);
@@ -339,11 +359,21 @@ async fn fetch_all(
                 Some(None) | None => break,
             }
         }
+        if waited > LATENCY_BOUND && tx.capacity() == tx.max_capacity() {
+            limit = (2 * limit).min(max);
+        }
         if tx.send(fetched).await.is_err() {
             break; // workers stopped
         }
     }
 }
+
+/// Fetches in flight when a run starts (see `fetch_all`).
+const INITIAL_FETCHES: usize = 64;
+
+/// A wait this long for the next fetch, with the workers out of objects, is the source's
+/// latency at work rather than a moment of scheduling.
+const LATENCY_BOUND: Duration = Duration::from_millis(2);
 
 /// Fetched objects handed to a worker at most at once.
 const HANDOVER_OBJECTS: usize = 32;

@@ -101,6 +101,18 @@ struct State {
     log: Arc<Mutex<Vec<Logged>>>,
     requests: AtomicU64,
     gets: AtomicU64,
+    /// GETs of objects being answered now, and the most at once.
+    gets_in_flight: AtomicU64,
+    most_gets_in_flight: Arc<AtomicU64>,
+}
+
+/// Counts a GET as in flight until it is answered.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A running server; stops when dropped.
@@ -112,6 +124,9 @@ pub struct Server {
     /// TCP connections accepted so far (shows whether clients reuse connections).
     #[allow(dead_code)] // read by benches/s3.rs
     pub connections: Arc<AtomicU64>,
+    /// The most GETs of objects that were being answered at once (latency included).
+    #[allow(dead_code)] // read by tests/it/s3.rs, not by benches/s3.rs
+    pub most_gets_in_flight: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<Logged>>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -137,6 +152,7 @@ impl Server {
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let faults = Arc::new(Faults::default());
         let log = Arc::new(Mutex::new(Vec::new()));
+        let most_gets_in_flight = Arc::new(AtomicU64::new(0));
         let state = Arc::new(State {
             s3: builder.build(),
             root: root.to_path_buf(),
@@ -146,6 +162,8 @@ impl Server {
             log: log.clone(),
             requests: AtomicU64::new(0),
             gets: AtomicU64::new(0),
+            gets_in_flight: AtomicU64::new(0),
+            most_gets_in_flight: most_gets_in_flight.clone(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -177,6 +195,7 @@ impl Server {
             endpoint,
             faults,
             connections,
+            most_gets_in_flight,
             log,
             runtime: Some(runtime),
         }
@@ -457,6 +476,11 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
         && !logged.is_list()
         && logged.path.trim_start_matches('/').contains('/');
     state.log.lock().expect("log").push(logged.clone());
+    let _in_flight = is_get_object.then(|| {
+        let now = state.gets_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        state.most_gets_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(&state.gets_in_flight)
+    });
     let faults = &state.faults;
     let latency = faults.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {
