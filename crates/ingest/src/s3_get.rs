@@ -404,35 +404,42 @@ fn sign_get(
     .ok_or_else(|| Attempt::Permanent(format!("cannot sign {uri}: no host")))?
     .to_string();
     let path = match uri.path() {
-        "" => "/".to_string(),
-        p => p.to_string(),
+        "" => "/",
+        p => p,
     };
     // Canonical headers: lower-case names in order, the values of one name joined by commas.
-    let mut headers: Vec<(String, String)> = request
+    // The ones the signature adds replace any the request has.
+    const ADDED: &[&str] = &[
+        "host",
+        "x-amz-date",
+        "x-amz-content-sha256",
+        "x-amz-security-token",
+    ];
+    let mut headers: Vec<(&str, String)> = request
         .headers()
         .iter()
-        .filter(|(name, _)| !UNSIGNED_HEADERS.contains(&name.as_str()))
+        .filter(|(name, _)| {
+            !UNSIGNED_HEADERS.contains(&name.as_str()) && !ADDED.contains(&name.as_str())
+        })
         .map(|(name, value)| {
             let value = value
                 .to_str()
                 .map_err(|e| Attempt::Permanent(format!("cannot sign header {name}: {e}")))?;
-            Ok((name.as_str().to_string(), trim_all(value)))
+            Ok((name.as_str(), trim_all(value)))
         })
         .collect::<Result<_, Attempt>>()?;
-    headers.retain(|(n, _)| n != "host" && n != "x-amz-date");
-    headers.push(("host".to_string(), host));
-    headers.push(("x-amz-date".to_string(), amz_date.clone()));
-    headers.push(("x-amz-content-sha256".to_string(), EMPTY_SHA256.to_string()));
+    headers.push(("host", host));
+    headers.push(("x-amz-date", amz_date.clone()));
+    headers.push(("x-amz-content-sha256", EMPTY_SHA256.to_string()));
     if let Some(token) = credentials.session_token() {
-        headers.retain(|(n, _)| n != "x-amz-security-token");
-        headers.push(("x-amz-security-token".to_string(), trim_all(token)));
+        headers.push(("x-amz-security-token", trim_all(token)));
     }
-    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    headers.sort_by(|a, b| a.0.cmp(b.0));
     let mut canonical = format!("GET\n{path}\n\n");
     let mut signed = String::new();
     let mut previous: Option<&str> = None;
-    for (name, value) in &headers {
-        if previous == Some(name.as_str()) {
+    for &(name, ref value) in &headers {
+        if previous == Some(name) {
             canonical.push(',');
         } else {
             if previous.is_some() {
