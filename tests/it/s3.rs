@@ -391,13 +391,9 @@ fn one_day_of_one_account_lists_only_that_day() {
     }
 }
 
-#[test]
-fn listings_of_more_than_1000_keys_are_paged() {
-    let tmp = tempdir();
-    let day = tmp
-        .path()
-        .join("s3/big/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
-    let n = 1_050;
+/// `n` objects of one record each, all in one day of one account and region, in `bucket`.
+fn one_day_of_objects(bucket: &Path, n: u64) {
+    let day = bucket.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
     for i in 0..n {
         write(
             &day.join(format!(
@@ -406,6 +402,13 @@ fn listings_of_more_than_1000_keys_are_paged() {
             gzip(&delivery(&records(&format!("p{i}"), 1))),
         );
     }
+}
+
+#[test]
+fn listings_of_more_than_1000_keys_are_paged() {
+    let tmp = tempdir();
+    let n = 1_050;
+    one_day_of_objects(&tmp.path().join("s3/big"), n);
     let server = Server::start(&tmp.path().join("s3"));
     let creds = Some((ACCESS_KEY, SECRET_KEY));
     let lake = tmp.path().join("lake");
@@ -464,18 +467,8 @@ fn a_slow_endpoint_gets_more_gets_in_flight_than_a_run_starts_with() {
     // A run starts with 64 GETs in flight and doubles them while the workers wait on latency:
     // at 20 ms a request, 1,050 small objects need more than 64 at once to be fetched quickly.
     let tmp = tempdir();
-    let day = tmp
-        .path()
-        .join("s3/slow/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
     let n = 1_050;
-    for i in 0..n {
-        write(
-            &day.join(format!(
-                "111122223333_CloudTrail_us-east-1_20240301T1000Z_{i:016}.json.gz"
-            )),
-            gzip(&delivery(&records(&format!("p{i}"), 1))),
-        );
-    }
+    one_day_of_objects(&tmp.path().join("s3/slow"), n);
     let server = Server::start(&tmp.path().join("s3"));
     server.faults.latency_ms.store(20, Ordering::Relaxed);
     let lake = tmp.path().join("lake");
