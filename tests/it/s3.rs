@@ -36,6 +36,11 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::served_by(Server::start)
+    }
+
+    /// [`World::new`] with the server `start` gives.
+    fn served_by(start: fn(&Path) -> Server) -> World {
         let tmp = tempdir();
         let dir = tmp.path().to_path_buf();
         let gen_dir = dir.join("gen");
@@ -43,7 +48,7 @@ impl World {
         let logs = dir.join("s3").join(BUCKET).join("logs");
         std::fs::create_dir_all(&logs).expect("mkdir");
         std::fs::rename(gen_dir.join("AWSLogs"), logs.join("AWSLogs")).expect("move the trail");
-        let server = Server::start(&dir.join("s3"));
+        let server = start(&dir.join("s3"));
         World {
             _tmp: tmp,
             dir,
@@ -634,6 +639,51 @@ fn slowdowns_resets_truncated_bodies_and_delays_leave_the_lake_exact() {
         w.gets(),
         n.log_objects
     );
+    let local = w.lake("lake-local");
+    ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
+    assert_same_lake(&lake, &local);
+}
+
+#[test]
+fn a_trail_over_https_lands_exactly_once_its_certificate_is_trusted() {
+    let w = World::served_by(Server::start_tls);
+    assert!(w.server.endpoint.starts_with("https://"));
+    let url = format!("s3://{BUCKET}/logs");
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let run = |lake: &Path, ca: Option<&Path>| {
+        let mut cmd = s3_command(Some((ACCESS_KEY, SECRET_KEY)));
+        cmd.arg("ingest").arg(&url).arg("--lake").arg(lake).args([
+            "--endpoint-url",
+            &w.server.endpoint,
+            "--threads",
+            "2",
+        ]);
+        match ca {
+            Some(ca) => cmd.env("SSL_CERT_FILE", ca),
+            // Roots that cannot include the test CA, whatever the machine has.
+            None => cmd.env(
+                "SSL_CERT_FILE",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+            ),
+        };
+        finish(cmd)
+    };
+    // Not trusted: one clear error before any work.
+    let lake = w.lake("lake");
+    let r = run(&lake, None);
+    r.expect_code(1);
+    assert!(r.stderr.to_lowercase().contains("certificate"), "{r}");
+    assert_eq!(w.gets(), 0);
+
+    // Trusted, with bodies cut short and connections reset over TLS now and then.
+    let f = &w.server.faults;
+    f.reset_every.store(13, Ordering::Relaxed);
+    f.truncate_every.store(7, Ordering::Relaxed);
+    let r = run(&lake, Some(&ca));
+    r.expect_code(0);
+    let n = &w.truth.counts;
+    assert_eq!(objects_line(&r.stderr)[1], n.log_objects, "{r}");
+    assert!(w.gets() as u64 > n.log_objects + 10, "faults were retried");
     let local = w.lake("lake-local");
     ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);
     assert_same_lake(&lake, &local);

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod decode;
+mod http1;
 pub mod iam;
 pub mod layout;
 pub mod pipeline;

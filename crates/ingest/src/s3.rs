@@ -124,6 +124,7 @@ pub fn is_s3_url(source: &str) -> bool {
 }
 
 /// One failed attempt: worth another try or not.
+#[derive(Debug)]
 pub(crate) enum Attempt {
     Transient(String),
     Permanent(String),

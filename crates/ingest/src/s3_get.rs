@@ -11,8 +11,9 @@
 //! - requests are signed by `aws-sigv4` with S3's settings (single URI encoding, no path
 //!   normalization, `x-amz-content-sha256`), with credentials from the SDK's chain, cached
 //!   until shortly before they expire;
-//! - they go through the SDK's own HTTP connector (hyper, rustls with the system's roots,
-//!   connection pool, connect and read timeouts).
+//! - they go over connections of our own (`http1.rs`: HTTP/1.1 keep-alive, rustls with the
+//!   system's roots, connect and read timeouts), or through the SDK's own HTTP connector (hyper)
+//!   when a proxy is set in the environment.
 //!
 //! An endpoint that asks for another signing scheme than plain SigV4 is left to the SDK.
 
@@ -34,6 +35,7 @@ use aws_smithy_types::Document;
 use bytes::{Bytes, BytesMut};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::http1;
 use crate::pipeline::error_chain;
 use crate::s3::{Attempt, describe_failure};
 
@@ -108,13 +110,79 @@ struct Signer {
 
 /// GETs of one bucket's objects.
 pub(crate) struct Getter {
-    connector: aws_smithy_http_client::Connector,
+    transport: Transport,
     /// The bucket's endpoint, without a trailing `/`.
     base: String,
     /// Headers the endpoint rules ask for.
     headers: Vec<(String, String)>,
     /// `None`: unsigned requests (`--no-sign-request`).
     signer: Option<Signer>,
+}
+
+/// How requests reach the endpoint.
+enum Transport {
+    Direct(http1::Client),
+    /// The SDK's connector (hyper), which knows proxies.
+    Sdk(aws_smithy_http_client::Connector),
+}
+
+/// Whether the environment names a proxy for HTTP(S) (as curl and the SDK's client read it).
+fn proxy_in_environment() -> bool {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+}
+
+/// The Host header of `uri`, as it is signed: without the scheme's default port.
+fn host_header(uri: &http::Uri) -> Option<&str> {
+    match (uri.scheme_str(), uri.port_u16()) {
+        (Some("http"), Some(80)) | (Some("https"), Some(443)) | (_, None) => uri.host(),
+        _ => uri.authority().map(|a| a.as_str()),
+    }
+}
+
+/// The direct client for the endpoint `base`, when its scheme is HTTP or HTTPS.
+fn direct_client(base: &str, timeouts: (Duration, Duration)) -> Option<http1::Client> {
+    let uri = http::Uri::try_from(base).ok()?;
+    let https = match uri.scheme_str()? {
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    http1::Client::new(https, host, port, timeouts).ok()
+}
+
+/// The HTTP/1.1 head of `request` (a GET without a body).
+fn request_head(request: &http::Request<SdkBody>) -> Result<Vec<u8>, Attempt> {
+    let uri = request.uri();
+    let mut head = Vec::with_capacity(768);
+    head.extend_from_slice(b"GET ");
+    head.extend_from_slice(uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    if !request.headers().contains_key(http::header::HOST) {
+        let host =
+            host_header(uri).ok_or_else(|| Attempt::Permanent(format!("no host in {uri}")))?;
+        head.extend_from_slice(b"host: ");
+        head.extend_from_slice(host.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in request.headers() {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok(head)
 }
 
 impl std::fmt::Debug for Getter {
@@ -171,13 +239,20 @@ impl Getter {
             .connect_timeout(timeouts.0)
             .read_timeout(timeouts.1)
             .build();
-        let connector = aws_smithy_http_client::Connector::builder()
-            .connector_settings(settings)
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .build();
+        let base = endpoint.url().trim_end_matches('/').to_string();
+        let transport = match direct_client(&base, timeouts) {
+            Some(client) if !proxy_in_environment() => Transport::Direct(client),
+            _ => Transport::Sdk(
+                aws_smithy_http_client::Connector::builder()
+                    .connector_settings(settings)
+                    .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                    .build(),
+            ),
+        };
         Some(Getter {
-            connector,
-            base: endpoint.url().trim_end_matches('/').to_string(),
+            transport,
+            base,
             headers,
             signer,
         })
@@ -218,9 +293,34 @@ impl Getter {
         if let Some(signer) = &self.signer {
             signer.sign(&mut request).await?;
         }
+        let connector = match &self.transport {
+            Transport::Direct(client) => {
+                let head = request_head(&request)?;
+                let response = client.get(&head, expected).await?;
+                if !(200..300).contains(&response.status) {
+                    let body = response.body.unwrap_or_default();
+                    return Err(self
+                        .failure(response.status, response.bucket_region, &body)
+                        .await);
+                }
+                let length = response.content_length.unwrap_or(expected);
+                if length != expected {
+                    return Err(changed(length, expected));
+                }
+                let body = response.body.unwrap_or_default();
+                if body.len() as u64 != expected {
+                    return Err(Attempt::Transient(format!(
+                        "body ended after {} of {expected} bytes",
+                        body.len()
+                    )));
+                }
+                return Ok(body);
+            }
+            Transport::Sdk(connector) => connector,
+        };
         let request = HttpRequest::try_from(request)
             .map_err(|e| Attempt::Permanent(format!("cannot build the request: {e}")))?;
-        let response = self.connector.call(request).await.map_err(|e| {
+        let response = connector.call(request).await.map_err(|e| {
             let why = error_chain(&e);
             if e.is_user() {
                 Attempt::Permanent(why)
@@ -237,19 +337,7 @@ impl Getter {
             let body = collect(ByteStream::new(response.into_body()), 64 << 10)
                 .await
                 .unwrap_or_default();
-            let (code, message) = error_xml(&body);
-            let attempt = describe_failure(code.as_deref(), Some(status), &message, region);
-            if let (Some(signer), Some("ExpiredToken" | "TokenRefreshRequired")) =
-                (&self.signer, code.as_deref())
-            {
-                // Temporary credentials ran out mid-run: the next attempt asks the chain
-                // again (SSO, role and instance credentials are renewed there).
-                signer.credentials.forget().await;
-                if let Attempt::Permanent(why) = attempt {
-                    return Err(Attempt::Transient(why));
-                }
-            }
-            return Err(attempt);
+            return Err(self.failure(status, region, &body).await);
         }
         let length = response
             .headers()
@@ -257,6 +345,32 @@ impl Getter {
             .and_then(|l| l.parse::<u64>().ok());
         read_object(length, expected, ByteStream::new(response.into_body())).await
     }
+
+    /// The failure an error response means; expired credentials are forgotten, so that the
+    /// next attempt asks the chain again.
+    async fn failure(&self, status: u16, region: Option<String>, body: &[u8]) -> Attempt {
+        let (code, message) = error_xml(body);
+        let attempt = describe_failure(code.as_deref(), Some(status), &message, region);
+        if let (Some(signer), Some("ExpiredToken" | "TokenRefreshRequired")) =
+            (&self.signer, code.as_deref())
+        {
+            // Temporary credentials ran out mid-run: the next attempt asks the chain
+            // again (SSO, role and instance credentials are renewed there).
+            signer.credentials.forget().await;
+            if let Attempt::Permanent(why) = attempt {
+                return Attempt::Transient(why);
+            }
+        }
+        attempt
+    }
+}
+
+/// The object is not the one listed: it is read again on the next run.
+fn changed(length: u64, expected: u64) -> Attempt {
+    Attempt::Permanent(format!(
+        "changed since it was listed ({length} bytes, listed {expected}); it is read \
+         again on the next run"
+    ))
 }
 
 /// The whole body of a GET whose response announced `length` bytes (when it did) for an object
@@ -270,10 +384,7 @@ pub(crate) async fn read_object(
 ) -> Result<Bytes, Attempt> {
     let length = length.unwrap_or(expected);
     if length != expected {
-        return Err(Attempt::Permanent(format!(
-            "changed since it was listed ({length} bytes, listed {expected}); it is read \
-             again on the next run"
-        )));
+        return Err(changed(length, expected));
     }
     let buf = collect(body, expected).await.map_err(Attempt::Transient)?;
     if buf.len() as u64 != expected {
@@ -397,12 +508,9 @@ fn sign_get(
     let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
     let date = &amz_date[..8];
     let uri = request.uri();
-    let host = match (uri.scheme_str(), uri.port_u16()) {
-        (Some("http"), Some(80)) | (Some("https"), Some(443)) | (_, None) => uri.host(),
-        _ => uri.authority().map(|a| a.as_str()),
-    }
-    .ok_or_else(|| Attempt::Permanent(format!("cannot sign {uri}: no host")))?
-    .to_string();
+    let host = host_header(uri)
+        .ok_or_else(|| Attempt::Permanent(format!("cannot sign {uri}: no host")))?
+        .to_string();
     let path = match uri.path() {
         "" => "/",
         p => p,

@@ -142,6 +142,39 @@ impl Server {
     /// memory instead of by s3s-fs (everything else still goes to s3s-fs). For a bucket that
     /// does not change while the server runs.
     pub fn start_with(root: &Path, threads: usize, memory: bool) -> Server {
+        Server::start_inner(root, threads, memory, None)
+    }
+
+    /// [`Server::start`] over HTTPS, with the certificate of `tests/fixtures/tls` (clients
+    /// trust it with `SSL_CERT_FILE=tests/fixtures/tls/ca.pem`).
+    #[allow(dead_code)] // used by tests/it/s3.rs, not by benches/s3.rs
+    pub fn start_tls(root: &Path) -> Server {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+        let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .expect("server.pem")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("server.pem certificates");
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Server::start_inner(root, 2, false, Some(acceptor))
+    }
+
+    fn start_inner(
+        root: &Path,
+        threads: usize,
+        memory: bool,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .enable_all()
@@ -168,7 +201,8 @@ impl Server {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind 127.0.0.1");
-        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{}", listener.local_addr().expect("address"));
         let connections = Arc::new(AtomicU64::new(0));
         let accepted = connections.clone();
         runtime.spawn(async move {
@@ -186,9 +220,24 @@ impl Server {
                 });
                 // The connection future itself, not an async block around it: rustc's Send
                 // check of such a block trips on hyper's higher-ranked error bounds.
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::spawn(connection);
+                match &tls {
+                    None => {
+                        let connection = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service);
+                        tokio::spawn(connection);
+                    }
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(stream);
+                        tokio::spawn(async move {
+                            if let Ok(stream) = handshake.await {
+                                // Spawned, not awaited here: see above.
+                                let connection = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service);
+                                tokio::spawn(connection);
+                            }
+                        });
+                    }
+                }
             }
         });
         Server {
