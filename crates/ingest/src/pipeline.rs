@@ -299,9 +299,14 @@ async fn fetch_all(
         .unwrap_or(u32::MAX)
         .max(1);
     let budget = Arc::new(Semaphore::new(total as usize));
+    // Each fetch is a task of its own: it sends its request and reads its response as soon as
+    // its socket is ready, also while this loop waits for a worker to take what is ready (a
+    // worker finishing a day's files takes a while). As futures polled by this loop only, the
+    // fetches stood still meanwhile, and with a source's latency the workers then ran dry.
     let fetch = |(source, meta): (usize, ObjectMeta)| {
         let budget = budget.clone();
-        async move {
+        let source = sources[source].clone();
+        let task = tokio::spawn(async move {
             let units = u32::try_from(meta.size.div_ceil(UNIT))
                 .unwrap_or(u32::MAX)
                 .clamp(1, total);
@@ -309,11 +314,18 @@ async fn fetch_all(
                 .acquire_many_owned(units)
                 .await
                 .unwrap_or_else(|_| unreachable!("the budget semaphore is never closed"));
-            let result = sources[source].fetch(&meta).await;
+            let result = source.fetch(&meta).await;
             Fetched {
                 meta,
                 result,
                 _permit: permit,
+            }
+        });
+        async move {
+            match task.await {
+                Ok(fetched) => fetched,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => unreachable!("fetch tasks are not cancelled while awaited"),
             }
         }
     };
