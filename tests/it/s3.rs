@@ -421,24 +421,38 @@ fn listings_of_more_than_1000_keys_are_paged() {
     r.expect_code(0);
     assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
     assert_eq!(counts(&lake).events, n);
-    // The layout is discovered down to the month (one delimiter listing per level), whose
-    // 1,050 keys come in two pages.
+    // The layout is discovered down to the year (one delimiter listing per level; `AWSLogs/`
+    // and the account's `CloudTrail/` are listed alongside their parents), and the year's
+    // twelve months are listed alongside it; March's 1,050 keys come in two pages.
     let listings: Vec<_> = server
         .requests()
         .into_iter()
         .filter(|r| r.is_list())
         .collect();
-    let month = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/";
-    let (pages, discovery): (Vec<_>, Vec<_>) = listings
+    let year = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/";
+    let month = format!("{year}03/");
+    let (months, discovery): (Vec<_>, Vec<_>) = listings.iter().partition(|r| {
+        r.param("prefix")
+            .is_some_and(|p| p.len() == month.len() && p.starts_with(year))
+    });
+    let pages: Vec<_> = months
         .iter()
-        .partition(|r| r.param("prefix") == Some(month));
+        .filter(|r| r.param("prefix") == Some(&month))
+        .collect();
     assert_eq!(pages.len(), 2, "{listings:?}");
-    assert!(pages[1].param("continuation-token").is_some());
-    assert!(pages.iter().all(|r| r.param("delimiter").is_none()));
-    let levels: Vec<&str> = discovery
+    assert!(
+        pages
+            .iter()
+            .any(|r| r.param("continuation-token").is_some())
+    );
+    assert!(months.iter().all(|r| r.param("delimiter").is_none()));
+    let listed_months: BTreeSet<&str> = months.iter().filter_map(|r| r.param("prefix")).collect();
+    assert_eq!(listed_months.len(), 12, "{listings:?}");
+    let mut levels: Vec<&str> = discovery
         .iter()
         .map(|r| r.param("prefix").unwrap_or(""))
         .collect();
+    levels.sort();
     assert_eq!(
         levels,
         [
@@ -449,7 +463,7 @@ fn listings_of_more_than_1000_keys_are_paged() {
             "AWSLogs/111122223333/CloudTrail/us-east-1/",
             "AWSLogs/111122223333/CloudTrail/us-east-1/2024/",
         ],
-        "{listings:?}"
+        "each level once: {listings:?}"
     );
     assert!(discovery.iter().all(|r| r.param("delimiter") == Some("/")));
 
@@ -544,8 +558,15 @@ fn a_wrong_secret_stops_at_the_first_listing() {
         "says what was tried: {r}"
     );
     assert!(r.stderr.contains(&w.server.endpoint), "{r}");
-    let requests = w.server.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
+    // Only the first level was tried (the prefix and, alongside, its `AWSLogs/`), once each.
+    let mut listed: Vec<String> = w
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.param("prefix").unwrap_or("").to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["logs/", "logs/AWSLogs/"]);
     assert!(manifest_is_empty(&lake));
 
     // An unknown bucket is the same kind of error.

@@ -3,13 +3,15 @@
 //!
 //! - Listing: delimiter listings walk the key layout down to month folders (organization ids,
 //!   accounts, regions, years, months), `LIST_CONCURRENCY` (32) folders at a time, and each month
-//!   is listed flat. A [`LayoutFilter`] prunes the walk: accounts and regions it names are not
+//!   is listed flat. Folders the layout makes likely (`AWSLogs/`, an account's `CloudTrail/`, a
+//!   year's months) are listed alongside their parent instead of after it (`guesses`): fewer
+//!   round trips before the first GET. A [`LayoutFilter`] prunes the walk: accounts and regions it names are not
 //!   even listed, with both ends of a day range the months are named, and a month is listed
 //!   from the first day in range (`StartAfter`) until the listing passes the last one: reading
 //!   one day of one account lists that day, not the bucket.
 //! - Fetching: one GET per object with `If-Match` on the listed ETag, the body collected up to
-//!   a size cap, through the lean path of `s3_get` (the SDK's connector, endpoint rules
-//!   and signer without its per-operation pipeline). Transient failures (HTTP 500/502/503/504, SlowDown, timeouts, connection
+//!   a size cap, through the lean path of `s3_get` (the SDK's endpoint rules and credentials,
+//!   our own signer and HTTP/1.1 connections, without the SDK's per-operation pipeline). Transient failures (HTTP 500/502/503/504, SlowDown, timeouts, connection
 //!   resets, a body that breaks or ends early) restart the whole object after an exponential,
 //!   jittered backoff; an object is never half-read. What keeps failing is returned as an error
 //!   naming the object, so the pipeline records it as failed and retries it next run.
@@ -17,7 +19,7 @@
 //!   missing or expired credentials, a wrong secret, a wrong region, a missing bucket or
 //!   AccessDenied into one error that says what was tried.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -459,15 +461,30 @@ impl S3Source {
         let mut queue = vec![self.prefix.clone()];
         let mut running = futures::stream::FuturesUnordered::new();
         let mut listed_once = false;
+        // Folders queued so far: a guessed one is not listed again when its parent shows it.
+        let mut seen: HashSet<String> = queue.iter().cloned().collect();
         loop {
             while running.len() < LIST_CONCURRENCY
                 && let Some(dir) = queue.pop()
             {
                 match plan(&dir, filter) {
                     Plan::Children(children) => {
-                        queue.extend(children.into_iter().filter(|c| filter.admits_dir(c)));
+                        queue.extend(
+                            children
+                                .into_iter()
+                                .filter(|c| filter.admits_dir(c) && seen.insert(c.clone())),
+                        );
                     }
-                    plan => running.push(self.list_dir(dir, plan)),
+                    plan => {
+                        if plan == Plan::Delimited {
+                            queue.extend(
+                                guesses(&dir)
+                                    .into_iter()
+                                    .filter(|g| filter.admits_dir(g) && seen.insert(g.clone())),
+                            );
+                        }
+                        running.push(self.list_dir(dir, plan));
+                    }
                 }
             }
             let Some((dir, walk, result)) = running.next().await else {
@@ -491,7 +508,11 @@ impl S3Source {
                     .into_iter()
                     .filter(|o| filter.admits(o.key.strip_prefix("s3://").unwrap_or(&o.key))),
             );
-            queue.extend(walk.dirs.into_iter().filter(|d| filter.admits_dir(d)));
+            queue.extend(
+                walk.dirs
+                    .into_iter()
+                    .filter(|d| filter.admits_dir(d) && seen.insert(d.clone())),
+            );
         }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listing)
@@ -585,15 +606,48 @@ const LIST_CONCURRENCY: usize = 32;
 /// range is discovered with delimiter listings.
 const MAX_ENUMERATED_MONTHS: u32 = 36;
 
-fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
+/// The folders of `dir` below `AWSLogs/` and an organization id (`None` for a folder outside
+/// `AWSLogs/`), and whether there is an organization id.
+fn below_awslogs(dir: &str) -> Option<(Vec<&str>, bool)> {
     let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
-        return Plan::Delimited;
-    };
+    let at = parts.iter().position(|p| *p == "AWSLogs")?;
     let mut rest = &parts[at + 1..];
-    if rest.first().is_some_and(|p| p.starts_with("o-")) {
+    let organization = rest.first().is_some_and(|p| p.starts_with("o-"));
+    if organization {
         rest = &rest[1..];
     }
+    Some((rest.to_vec(), organization))
+}
+
+/// Folders listed together with the delimiter listing of `dir`, before that listing shows
+/// them, because CloudTrail's layout makes them likely: each level known ahead saves a round
+/// trip before the first GET. The listing of `dir` still runs, so nothing is missed when a
+/// guess is wrong (a guess that does not exist costs one empty listing).
+/// - above `AWSLogs/`: `AWSLogs/`;
+/// - an account: its `CloudTrail/`;
+/// - a year of a region: its twelve months.
+fn guesses(dir: &str) -> Vec<String> {
+    if !(dir.is_empty() || dir.ends_with('/')) {
+        return Vec::new();
+    }
+    let is_number = |p: &str, len: usize| p.len() == len && p.bytes().all(|b| b.is_ascii_digit());
+    match below_awslogs(dir) {
+        None => vec![format!("{dir}AWSLogs/")],
+        Some((rest, _)) => match rest.as_slice() {
+            [account] if is_number(account, 12) => vec![format!("{dir}CloudTrail/")],
+            [_, "CloudTrail", _, year] if is_number(year, 4) => {
+                (1..=12).map(|m| format!("{dir}{m:02}/")).collect()
+            }
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
+    let Some((rest, in_organization)) = below_awslogs(dir) else {
+        return Plan::Delimited;
+    };
+    let rest = rest.as_slice();
     let names = |set: &BTreeSet<String>| set.iter().map(|n| format!("{dir}{n}/")).collect();
     let trail = rest.get(1) == Some(&"CloudTrail");
     let number = |i: usize, len: usize| {
@@ -603,7 +657,7 @@ fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
     match rest.len() {
         0 => match &filter.accounts {
             // `AWSLogs/` itself holds the organization ids as well: list it.
-            Some(accounts) if parts.len() > at + 1 => Plan::Children(names(accounts)),
+            Some(accounts) if in_organization => Plan::Children(names(accounts)),
             _ => Plan::Delimited,
         },
         // Everything is read: digests and Insights are listed too (and counted as skipped).
@@ -903,6 +957,37 @@ mod tests {
             plan("AWSLogs/111122223333/CloudTrail-Digest/", &all),
             Plan::Flat
         );
+    }
+
+    #[test]
+    fn guesses_follow_the_layout() {
+        assert_eq!(guesses(""), ["AWSLogs/"]);
+        assert_eq!(guesses("logs/"), ["logs/AWSLogs/"]);
+        assert!(guesses("logs").is_empty(), "not a folder");
+        assert!(guesses("AWSLogs/").is_empty());
+        assert!(guesses("AWSLogs/o-abc/").is_empty());
+        assert_eq!(
+            guesses("logs/AWSLogs/111122223333/"),
+            ["logs/AWSLogs/111122223333/CloudTrail/"]
+        );
+        assert_eq!(
+            guesses("AWSLogs/o-abc/111122223333/"),
+            ["AWSLogs/o-abc/111122223333/CloudTrail/"]
+        );
+        assert!(guesses("AWSLogs/111122223333/CloudTrail/").is_empty());
+        assert!(guesses("AWSLogs/111122223333/CloudTrail/us-east-1/").is_empty());
+        let months = guesses("AWSLogs/111122223333/CloudTrail/us-east-1/2024/");
+        assert_eq!(months.len(), 12);
+        assert_eq!(
+            months[0],
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/"
+        );
+        assert_eq!(
+            months[11],
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/12/"
+        );
+        assert!(guesses("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/").is_empty());
+        assert!(guesses("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/").is_empty());
     }
 
     #[test]

@@ -58,8 +58,15 @@ fn unsigned_requests_look_up_no_credentials_and_a_private_bucket_says_so() {
     r.expect_code(1);
     assert!(!r.stderr.contains("no usable AWS credentials"), "{r}");
     assert!(r.stderr.contains("unsigned requests"), "{r}");
+    // Only the first level was tried (the prefix and, alongside, its `AWSLogs/`), once each.
     let requests = w.server.requests();
-    assert_eq!(requests.len(), 1, "{requests:?}");
-    assert!(requests[0].is_list());
+    let mut listed: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.is_list())
+        .map(|r| r.param("prefix").unwrap_or(""))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["logs/", "logs/AWSLogs/"], "{requests:?}");
+    assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(manifest_is_empty(&lake));
 }
