@@ -421,33 +421,21 @@ fn listings_of_more_than_1000_keys_are_paged() {
     r.expect_code(0);
     assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
     assert_eq!(counts(&lake).events, n);
-    // The layout is discovered down to the year (one delimiter listing per level; `AWSLogs/`
-    // and the account's `CloudTrail/` are listed alongside their parents), and the year's
-    // twelve months are listed alongside it; March's 1,050 keys come in two pages.
+    // The layout is discovered down to the month (one delimiter listing per level; `AWSLogs/`
+    // and the account's `CloudTrail/` are listed alongside their parents), whose 1,050 keys
+    // come in two pages.
     let listings: Vec<_> = server
         .requests()
         .into_iter()
         .filter(|r| r.is_list())
         .collect();
-    let year = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/";
-    let month = format!("{year}03/");
-    let (months, discovery): (Vec<_>, Vec<_>) = listings.iter().partition(|r| {
-        r.param("prefix")
-            .is_some_and(|p| p.len() == month.len() && p.starts_with(year))
-    });
-    let pages: Vec<_> = months
+    let month = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/";
+    let (pages, discovery): (Vec<_>, Vec<_>) = listings
         .iter()
-        .filter(|r| r.param("prefix") == Some(&month))
-        .collect();
+        .partition(|r| r.param("prefix") == Some(month));
     assert_eq!(pages.len(), 2, "{listings:?}");
-    assert!(
-        pages
-            .iter()
-            .any(|r| r.param("continuation-token").is_some())
-    );
-    assert!(months.iter().all(|r| r.param("delimiter").is_none()));
-    let listed_months: BTreeSet<&str> = months.iter().filter_map(|r| r.param("prefix")).collect();
-    assert_eq!(listed_months.len(), 12, "{listings:?}");
+    assert!(pages[1].param("continuation-token").is_some());
+    assert!(pages.iter().all(|r| r.param("delimiter").is_none()));
     let mut levels: Vec<&str> = discovery
         .iter()
         .map(|r| r.param("prefix").unwrap_or(""))
