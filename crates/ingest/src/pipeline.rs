@@ -337,7 +337,16 @@ async fn fetch_all(
     // is long in coming, the source's latency is what limits: the limit doubles. Otherwise it
     // stays.
     let max = options.fetch_concurrency.max(1);
-    let mut limit = max.min(INITIAL_FETCHES);
+    // When even the fastest listing took longer than that, the latency is known before the
+    // first GET: start where the first doublings would have led, two round trips later.
+    let slow = sources
+        .iter()
+        .any(|s| s.round_trip().is_some_and(|rtt| rtt > LATENCY_BOUND));
+    let mut limit = max.min(if slow {
+        INITIAL_FETCHES * 4
+    } else {
+        INITIAL_FETCHES
+    });
     // Hand over what is ready together: a wake-up of a worker per object cost more than
     // reading a small local file. A share of the byte budget at most, so that no worker sits
     // on objects another one could be processing.

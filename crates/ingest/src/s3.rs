@@ -85,7 +85,7 @@ impl Default for S3Options {
 }
 
 /// Requests an [`S3Source`] made, for tests and summaries.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct S3Stats {
     /// ListObjectsV2 requests (retries included).
     pub list_requests: AtomicU64,
@@ -93,6 +93,19 @@ pub struct S3Stats {
     pub get_requests: AtomicU64,
     /// Attempts that failed transiently and were retried.
     pub retries: AtomicU64,
+    /// The fastest listing request, in microseconds (`u64::MAX` before the first).
+    pub fastest_list_us: AtomicU64,
+}
+
+impl Default for S3Stats {
+    fn default() -> Self {
+        S3Stats {
+            list_requests: AtomicU64::new(0),
+            get_requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            fastest_list_us: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 /// An `s3://bucket[/prefix]` source.
@@ -358,7 +371,13 @@ impl S3Source {
                 .set_delimiter(delimiter.then(|| "/".to_string()))
                 .set_start_after(start_after.map(str::to_string))
                 .set_continuation_token(token.map(str::to_string));
-            async move { request.send().await.map_err(|e| classify(&e)) }
+            async move {
+                let started = std::time::Instant::now();
+                let page = request.send().await.map_err(|e| classify(&e))?;
+                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
+                Ok(page)
+            }
         })
         .await
     }
@@ -841,6 +860,13 @@ impl Source for S3Source {
 
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>> {
         Box::pin(self.get(object))
+    }
+
+    fn round_trip(&self) -> Option<Duration> {
+        match self.stats.fastest_list_us.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            us => Some(Duration::from_micros(us)),
+        }
     }
 }
 

@@ -79,6 +79,11 @@ pub trait Source: Send + Sync {
     fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;
     /// The bytes of one object, as stored.
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>>;
+    /// The shortest round trip seen while listing, when the source has round trips: how long
+    /// a fetch will take at least, whatever the CPU does.
+    fn round_trip(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Files and folders on local disk (folders walked recursively, links followed).
