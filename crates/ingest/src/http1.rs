@@ -271,18 +271,37 @@ impl Client {
             .map_err(|e| Failure::Unanswered(transient(format!("sending the request: {e}"))))?;
         let capacity = usize::try_from(expected.min(PREALLOCATE_MAX)).unwrap_or(0) + HEAD_ROOM;
         let mut buf = BytesMut::with_capacity(capacity);
-        // The head.
+        // The head. Whatever is in the buffer is parsed before reading more: an interim
+        // response (100 Continue) may come in one piece with the real one.
+        let mut answered = false;
         let head = loop {
+            if !buf.is_empty() {
+                match parse_head(&buf)? {
+                    Some(head) if (100..200).contains(&head.status) => {
+                        buf.advance(head.length);
+                        answered = true;
+                        continue;
+                    }
+                    Some(head) => break head,
+                    None if buf.len() > HEAD_MAX => {
+                        return Err(Failure::Other(transient(format!(
+                            "response head longer than {HEAD_MAX} bytes"
+                        ))));
+                    }
+                    None => {}
+                }
+            }
+            let unanswered = buf.is_empty() && !answered;
             let n = self.read(stream, &mut buf).await.map_err(|e| {
                 let why = transient(format!("reading the response: {e}"));
-                if buf.is_empty() {
+                if unanswered {
                     Failure::Unanswered(why)
                 } else {
                     Failure::Other(why)
                 }
             })?;
             if n == 0 {
-                let why = transient(if buf.is_empty() {
+                let why = transient(if unanswered {
                     "the connection was closed without a response".to_string()
                 } else {
                     format!(
@@ -290,24 +309,11 @@ impl Client {
                         buf.len()
                     )
                 });
-                return Err(if buf.is_empty() {
+                return Err(if unanswered {
                     Failure::Unanswered(why)
                 } else {
                     Failure::Other(why)
                 });
-            }
-            match parse_head(&buf)? {
-                Some(head) if (100..200).contains(&head.status) => {
-                    // An interim response (100 Continue): the real one follows.
-                    buf.advance(head.length);
-                }
-                Some(head) => break head,
-                None if buf.len() > HEAD_MAX => {
-                    return Err(Failure::Other(transient(format!(
-                        "response head longer than {HEAD_MAX} bytes"
-                    ))));
-                }
-                None => {}
             }
         };
         buf.advance(head.length);
@@ -653,6 +659,7 @@ fn is_certificate_error(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn decode_all(pieces: &[&[u8]]) -> Result<(Vec<u8>, bool, usize), String> {
         let mut decoder = Chunked::default();
@@ -685,6 +692,100 @@ mod tests {
         assert_eq!(data, b"hello,");
         assert!(decode_all(&[b"zz\r\nab\r\n"]).is_err());
         assert!(decode_all(&[b"2\r\nabXY0\r\n\r\n"]).is_err());
+    }
+
+    /// A one-connection-at-a-time server on loopback: for each accepted connection, reads
+    /// requests and answers the next of `answers` to each; an answer of `None` closes the
+    /// connection instead, and so does the end of the last answer.
+    async fn serve(answers: Vec<Option<&'static [u8]>>) -> (u16, tokio::task::JoinHandle<usize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            let mut connections = 0;
+            'accept: while let Ok((mut socket, _)) = listener.accept().await {
+                connections += 1;
+                let mut request = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        continue 'accept;
+                    }
+                    request.extend_from_slice(&chunk[..n]);
+                    if !request.ends_with(b"\r\n\r\n") {
+                        continue;
+                    }
+                    request.clear();
+                    match answers.next() {
+                        Some(Some(answer)) => socket.write_all(answer).await.unwrap(),
+                        Some(None) => continue 'accept,
+                        None => break 'accept,
+                    }
+                    if answers.len() == 0 {
+                        break 'accept; // the last answer: the connection is closed
+                    }
+                }
+            }
+            connections
+        });
+        (port, task)
+    }
+
+    fn client(port: u16) -> Client {
+        let timeouts = (Duration::from_secs(5), Duration::from_secs(5));
+        Client::new(false, "127.0.0.1", port, timeouts).unwrap()
+    }
+
+    const GET: &[u8] = b"GET /b/k HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n";
+
+    #[tokio::test]
+    async fn interim_responses_chunked_bodies_and_closed_connections() {
+        let (port, server) = serve(vec![
+            // 100 Continue and the response in one write.
+            Some(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+            // Chunked, on the same (kept-alive) connection.
+            Some(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+            // The server closes the kept-alive connection instead of answering: the client
+            // tries once more on a new one.
+            None,
+            Some(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain"),
+            // An error document, then the connection is closed by the server.
+            Some(b"HTTP/1.1 503 Slow Down\r\nContent-Length: 9\r\nConnection: close\r\n\r\n<Error/>\n"),
+            // A body cut short.
+            Some(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"),
+        ])
+        .await;
+        let c = client(port);
+        let r = c.get(GET, 5).await.unwrap();
+        assert_eq!((r.status, r.body.as_deref()), (200, Some(&b"hello"[..])));
+        let r = c.get(GET, 5).await.unwrap();
+        assert_eq!((r.status, r.body.as_deref()), (200, Some(&b"abcde"[..])));
+        let r = c.get(GET, 5).await.unwrap();
+        assert_eq!(r.body.as_deref(), Some(&b"again"[..]));
+        let r = c.get(GET, 5).await.unwrap();
+        assert_eq!(r.status, 503);
+        assert_eq!(r.body.as_deref(), Some(&b"<Error/>\n"[..]));
+        // A new connection (the last one was closed), and a body that ends early.
+        let e = c.get(GET, 5).await.unwrap_err();
+        match e {
+            Attempt::Transient(why) => assert!(why.contains("body ended after 2 of 5"), "{why}"),
+            Attempt::Permanent(why) => panic!("permanent: {why}"),
+        }
+        drop(c);
+        // One connection for the first three answers, one for the retried one and the
+        // error document, one for the short body.
+        assert_eq!(server.await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_length_other_than_the_listed_one_is_not_read() {
+        let (port, _server) = serve(vec![Some(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nchanged",
+        )])
+        .await;
+        let r = client(port).get(GET, 5).await.unwrap();
+        assert_eq!((r.status, r.content_length, r.body), (200, Some(7), None));
     }
 
     #[test]
