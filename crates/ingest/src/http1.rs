@@ -27,6 +27,7 @@ use tokio_rustls::TlsConnector;
 
 use rustls::pki_types::ServerName;
 
+use crate::pipeline::error_chain;
 use crate::s3::Attempt;
 
 /// A kept-alive connection unused this long is closed rather than reused: servers close idle
@@ -229,7 +230,7 @@ impl Client {
                 None => Stream::Plain(tcp),
                 Some((connector, name)) => {
                     let tls = connector.connect(name.clone(), tcp).await.map_err(|e| {
-                        let why = format!("TLS with {}: {}", what(), io_error_chain(&e));
+                        let why = format!("TLS with {}: {}", what(), error_chain(&e));
                         // A certificate the system does not trust stays untrusted.
                         if is_certificate_error(&e) {
                             Attempt::Permanent(why)
@@ -329,10 +330,7 @@ impl Client {
         }
         let limit = if ok { expected } else { ERROR_BODY_MAX };
         let (body, reusable) = match head.framing {
-            Framing::Length(length) => {
-                let (body, complete) = self.read_length(stream, buf, length, limit).await?;
-                (body, complete)
-            }
+            Framing::Length(length) => self.read_length(stream, buf, length, limit).await?,
             Framing::Chunked => self.read_chunked(stream, buf, limit, ok).await?,
             Framing::UntilClose => (self.read_until_close(stream, buf, limit, ok).await?, false),
         };
@@ -406,20 +404,13 @@ impl Client {
                 return Ok((body.freeze(), reusable));
             }
             if body.len() as u64 > limit {
-                if ok {
-                    return Err(Failure::Other(transient(format!(
-                        "body longer than its {limit} bytes"
-                    ))));
-                }
-                body.truncate(limit as usize);
-                return Ok((body.freeze(), false));
+                return past_limit(body, limit, ok).map(|body| (body, false));
             }
-            let n = self.read(stream, &mut buf).await.map_err(|e| {
-                Failure::Other(transient(format!(
-                    "body broke after {} bytes: {e}",
-                    body.len()
-                )))
-            })?;
+            let read = body.len();
+            let n = self
+                .read(stream, &mut buf)
+                .await
+                .map_err(|e| broke(read, e))?;
             if n == 0 {
                 return Err(Failure::Other(transient(format!(
                     "body ended after {} bytes, before its last chunk",
@@ -438,25 +429,35 @@ impl Client {
     ) -> Result<Bytes, Failure> {
         loop {
             if buf.len() as u64 > limit {
-                if ok {
-                    return Err(Failure::Other(transient(format!(
-                        "body longer than its {limit} bytes"
-                    ))));
-                }
-                buf.truncate(limit as usize);
-                return Ok(buf.freeze());
+                return past_limit(buf, limit, ok);
             }
-            let n = self.read(stream, &mut buf).await.map_err(|e| {
-                Failure::Other(transient(format!(
-                    "body broke after {} bytes: {e}",
-                    buf.len()
-                )))
-            })?;
+            let read = buf.len();
+            let n = self
+                .read(stream, &mut buf)
+                .await
+                .map_err(|e| broke(read, e))?;
             if n == 0 {
                 return Ok(buf.freeze());
             }
         }
     }
+}
+
+/// A body without a length that grew past `limit` bytes: an error for the object (`ok`), cut
+/// at `limit` for an error document.
+fn past_limit(mut body: BytesMut, limit: u64, ok: bool) -> Result<Bytes, Failure> {
+    if ok {
+        return Err(Failure::Other(transient(format!(
+            "body longer than its {limit} bytes"
+        ))));
+    }
+    body.truncate(limit as usize);
+    Ok(body.freeze())
+}
+
+/// A body without a length that broke after `read` bytes.
+fn broke(read: usize, e: io::Error) -> Failure {
+    Failure::Other(transient(format!("body broke after {read} bytes: {e}")))
 }
 
 /// Why an exchange failed.
@@ -629,20 +630,6 @@ impl Chunked {
             }
         }
     }
-}
-
-fn io_error_chain(e: &io::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn is_certificate_error(e: &io::Error) -> bool {
