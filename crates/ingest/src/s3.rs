@@ -517,7 +517,10 @@ impl S3Source {
                 };
                 if !listed_once {
                     // Nothing could be listed yet: the bucket, the credentials or the region
-                    // is wrong, and every other listing would fail the same way.
+                    // is wrong, and every other listing would fail the same way. Those already
+                    // sent (a guess beside its parent) are let finish, so that what a run asks
+                    // of the bucket does not depend on which answer came first.
+                    while running.next().await.is_some() {}
                     return Err(error);
                 }
                 listing.errors.push((self.url(&dir), error));
