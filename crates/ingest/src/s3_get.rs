@@ -303,18 +303,8 @@ impl Getter {
                         .failure(response.status, response.bucket_region, &body)
                         .await);
                 }
-                let length = response.content_length.unwrap_or(expected);
-                if length != expected {
-                    return Err(changed(length, expected));
-                }
-                let body = response.body.unwrap_or_default();
-                if body.len() as u64 != expected {
-                    return Err(Attempt::Transient(format!(
-                        "body ended after {} of {expected} bytes",
-                        body.len()
-                    )));
-                }
-                return Ok(body);
+                same_length(response.content_length, expected)?;
+                return whole(response.body.unwrap_or_default(), expected);
             }
             Transport::Sdk(connector) => connector,
         };
@@ -365,12 +355,29 @@ impl Getter {
     }
 }
 
-/// The object is not the one listed: it is read again on the next run.
-fn changed(length: u64, expected: u64) -> Attempt {
-    Attempt::Permanent(format!(
-        "changed since it was listed ({length} bytes, listed {expected}); it is read \
-         again on the next run"
-    ))
+/// A response that announced `length` bytes (when it did) for an object listed with
+/// `expected` bytes: another length means the object changed since the listing (read again on
+/// the next run).
+fn same_length(length: Option<u64>, expected: u64) -> Result<(), Attempt> {
+    match length {
+        Some(length) if length != expected => Err(Attempt::Permanent(format!(
+            "changed since it was listed ({length} bytes, listed {expected}); it is read \
+             again on the next run"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The object's `body`, when it has the listed `expected` bytes; a shorter one is worth
+/// another attempt.
+fn whole(body: Bytes, expected: u64) -> Result<Bytes, Attempt> {
+    if body.len() as u64 != expected {
+        return Err(Attempt::Transient(format!(
+            "body ended after {} of {expected} bytes",
+            body.len()
+        )));
+    }
+    Ok(body)
 }
 
 /// The whole body of a GET whose response announced `length` bytes (when it did) for an object
@@ -382,18 +389,11 @@ pub(crate) async fn read_object(
     expected: u64,
     body: ByteStream,
 ) -> Result<Bytes, Attempt> {
-    let length = length.unwrap_or(expected);
-    if length != expected {
-        return Err(changed(length, expected));
-    }
-    let buf = collect(body, expected).await.map_err(Attempt::Transient)?;
-    if buf.len() as u64 != expected {
-        return Err(Attempt::Transient(format!(
-            "body ended after {} of {expected} bytes",
-            buf.len()
-        )));
-    }
-    Ok(buf)
+    same_length(length, expected)?;
+    whole(
+        collect(body, expected).await.map_err(Attempt::Transient)?,
+        expected,
+    )
 }
 
 impl Signer {
