@@ -100,7 +100,8 @@ pub struct IngestArgs {
     /// The lake: a directory (created if missing) or s3://bucket[/prefix] (see "Lakes in S3").
     #[arg(long, value_name = "DIR|S3_URL")]
     pub lake: PathBuf,
-    /// Worker threads for decompression, parsing and Parquet encoding [default: all cores].
+    /// Worker threads for listing folders, decompression, parsing and Parquet encoding
+    /// [default: all cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Largest size an object may inflate to, in MiB.

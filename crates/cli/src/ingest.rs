@@ -63,7 +63,8 @@ impl IngestConfig {
                 None => {
                     let source = LocalSource::new(path, local_lake)
                         .context("cannot read a source")?
-                        .with_filter(filter.clone());
+                        .with_filter(filter.clone())
+                        .with_threads(options.threads);
                     sources.push(Arc::new(source));
                 }
             }

@@ -37,15 +37,6 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
-    /// Walking a directory failed.
-    #[error("listing {}", path.display())]
-    Walk {
-        /// The root being walked.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: walkdir::Error,
-    },
     /// An S3 request failed (after retries, when the failure was transient).
     #[error("{url}: {reason}")]
     S3 {
@@ -92,6 +83,7 @@ pub struct LocalSource {
     root: PathBuf,
     exclude: Option<PathBuf>,
     filter: LayoutFilter,
+    threads: usize,
 }
 
 impl LocalSource {
@@ -107,6 +99,7 @@ impl LocalSource {
             root,
             exclude,
             filter: LayoutFilter::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
     }
 
@@ -117,80 +110,192 @@ impl LocalSource {
         self
     }
 
+    /// Walks folders with `threads` threads (default: the machine's cores). A trail copied to
+    /// disk is one file per object, hundreds of thousands of them: one `stat` each, and the
+    /// listing comes before any other work, so it is spread like the rest.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     fn list_sync(&self) -> Result<Listing, SourceError> {
+        let io = |source| SourceError::Io {
+            path: self.root.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(&self.root).map_err(io)?;
         let mut listing = Listing::default();
-        let walker = walkdir::WalkDir::new(&self.root)
-            .follow_links(true)
-            .sort_by_file_name();
-        let mut it = walker.into_iter();
-        while let Some(entry) = it.next() {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(e) if e.depth() == 0 => {
-                    return Err(SourceError::Walk {
-                        path: self.root.clone(),
-                        source: e,
-                    });
-                }
-                Err(e) => {
-                    let at = e.path().unwrap_or(&self.root).display().to_string();
-                    listing.errors.push((
-                        at,
-                        SourceError::Walk {
-                            path: self.root.clone(),
-                            source: e,
-                        },
-                    ));
-                    continue;
-                }
-            };
-            if entry.file_type().is_dir() {
-                // Never read a lake's own files, wherever the lake is (it may be created inside
-                // the folder being ingested).
-                let skip = self.exclude.as_deref() == Some(entry.path())
-                    || entry.file_name() == crosstrail_lake::INTERNAL_DIR
-                    || entry.path().join(crosstrail_lake::INTERNAL_DIR).is_dir()
-                    || !self.filter.admits_dir(&entry.path().to_string_lossy());
-                if skip {
-                    it.skip_current_dir();
-                }
-                continue;
+        if !meta.is_dir() {
+            if let Some(object) = self.object(&self.root, &meta) {
+                listing.objects.push(object);
             }
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let path = entry.path();
-            let text = path.to_string_lossy();
-            if !self.filter.admits(&text) {
-                continue;
-            }
-            let meta = match entry.metadata() {
-                Ok(meta) => meta,
-                Err(e) => {
-                    listing.errors.push((
-                        path.display().to_string(),
-                        SourceError::Walk {
-                            path: path.to_path_buf(),
-                            source: e,
-                        },
-                    ));
-                    continue;
-                }
-            };
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            listing.objects.push(ObjectMeta {
-                key: file_key(path),
-                version: format!("{}-{mtime}", meta.len()),
-                size: meta.len(),
-                kind: layout::classify(&text),
-                date: layout::parse_key(&text).date,
-            });
+            return Ok(listing);
         }
+        if self.skipped_dir(&self.root) {
+            return Ok(listing);
+        }
+        // The root itself must be readable: otherwise nothing is, and that is an error.
+        let entries = std::fs::read_dir(&self.root).map_err(io)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .thread_name(|i| format!("crosstrail-list-{i}"))
+            .build()
+            .map_err(|e| SourceError::Other(format!("cannot start listing threads: {e}")))?;
+        let root = Ancestor::of(&self.root, &meta);
+        pool.install(|| self.walk(&self.root, entries, &[root], &mut listing));
         Ok(listing)
+    }
+
+    /// Lists one folder's entries in name order, folders' contents in place (as a sorted
+    /// recursive walk yields them); sibling entries are looked at in parallel.
+    fn walk(
+        &self,
+        dir: &Path,
+        entries: std::fs::ReadDir,
+        ancestors: &[Ancestor],
+        out: &mut Listing,
+    ) {
+        use rayon::prelude::*;
+        let mut found = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => found.push(entry),
+                Err(source) => out.errors.push((
+                    dir.display().to_string(),
+                    SourceError::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    },
+                )),
+            }
+        }
+        found.sort_by_key(|e| e.file_name());
+        let parts: Vec<Listing> = found
+            .par_iter()
+            .map(|entry| {
+                let mut part = Listing::default();
+                self.visit(entry, ancestors, &mut part);
+                part
+            })
+            .collect();
+        for part in parts {
+            out.objects.extend(part.objects);
+            out.errors.extend(part.errors);
+        }
+    }
+
+    fn visit(&self, entry: &std::fs::DirEntry, ancestors: &[Ancestor], out: &mut Listing) {
+        let path = entry.path();
+        let fail = |out: &mut Listing, source: std::io::Error| {
+            out.errors.push((
+                path.display().to_string(),
+                SourceError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            ));
+        };
+        // Links are followed; anything else is looked at through the folder's handle, without
+        // walking the whole path again.
+        let meta = match entry.file_type() {
+            Ok(t) if t.is_symlink() => std::fs::metadata(&path),
+            Ok(_) => entry.metadata(),
+            Err(e) => Err(e),
+        };
+        let meta = match meta {
+            Ok(meta) => meta,
+            Err(e) => return fail(out, e),
+        };
+        if meta.is_file() {
+            if let Some(object) = self.object(&path, &meta) {
+                out.objects.push(object);
+            }
+            return;
+        }
+        if !meta.is_dir() {
+            return;
+        }
+        if self.skipped_dir(&path) {
+            return;
+        }
+        let here = Ancestor::of(&path, &meta);
+        if let Some(a) = ancestors.iter().find(|a| a.same(&here)) {
+            let loop_found = std::io::Error::other(format!(
+                "a link back to its ancestor {} (a file system loop)",
+                a.path.display()
+            ));
+            return fail(out, loop_found);
+        }
+        match std::fs::read_dir(&path) {
+            Ok(entries) => {
+                let mut below = ancestors.to_vec();
+                below.push(here);
+                self.walk(&path, entries, &below, out);
+            }
+            Err(e) => fail(out, e),
+        }
+    }
+
+    /// Never read a lake's own files, wherever the lake is (it may be created inside the
+    /// folder being ingested), nor folders the layout filter prunes.
+    fn skipped_dir(&self, path: &Path) -> bool {
+        self.exclude.as_deref() == Some(path)
+            || path.file_name() == Some(std::ffi::OsStr::new(crosstrail_lake::INTERNAL_DIR))
+            || path.join(crosstrail_lake::INTERNAL_DIR).is_dir()
+            || !self.filter.admits_dir(&path.to_string_lossy())
+    }
+
+    /// The object a listed file is, unless the layout filter leaves it out.
+    fn object(&self, path: &Path, meta: &std::fs::Metadata) -> Option<ObjectMeta> {
+        let text = path.to_string_lossy();
+        if !self.filter.admits(&text) {
+            return None;
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Some(ObjectMeta {
+            key: file_key(path),
+            version: format!("{}-{mtime}", meta.len()),
+            size: meta.len(),
+            kind: layout::classify(&text),
+            date: layout::parse_key(&text).date,
+        })
+    }
+}
+
+/// A folder above the one being walked, to notice links that lead back up.
+#[derive(Debug, Clone)]
+struct Ancestor {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl Ancestor {
+    fn of(path: &Path, meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            Some((meta.dev(), meta.ino()))
+        };
+        #[cfg(not(unix))]
+        let id = {
+            let _ = meta;
+            None
+        };
+        Ancestor {
+            path: path.to_path_buf(),
+            id,
+        }
+    }
+
+    fn same(&self, other: &Ancestor) -> bool {
+        match (self.id, other.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.path == other.path,
+        }
     }
 }
 
@@ -254,10 +359,6 @@ impl SourceError {
     pub fn reason(&self) -> String {
         match self {
             SourceError::Io { source, .. } => source.to_string(),
-            SourceError::Walk { source, .. } => match source.io_error() {
-                Some(io) => io.to_string(),
-                None => source.to_string(),
-            },
             SourceError::S3 { reason, .. } => reason.clone(),
             SourceError::Other(s) => s.clone(),
         }
@@ -288,5 +389,88 @@ impl Source for LocalSource {
                 .map(Bytes::from)
                 .map_err(|source| SourceError::Io { path, source })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, b"{}").expect("write");
+    }
+
+    fn keys(source: &LocalSource, root: &Path) -> (Vec<String>, Vec<String>) {
+        let listing = source.list_sync().expect("listing");
+        let prefix = format!("file://{}/", root.display());
+        let objects = listing
+            .objects
+            .iter()
+            .map(|o| o.key.strip_prefix(&prefix).unwrap_or(&o.key).to_string())
+            .collect();
+        let errors = listing
+            .errors
+            .iter()
+            .map(|(at, e)| format!("{at}: {}", e.reason()));
+        (objects, errors.collect())
+    }
+
+    #[test]
+    fn folders_are_listed_in_name_order_whatever_the_threads() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().canonicalize().expect("canonical");
+        for f in ["b/2.json", "b/1.json", "a.json", "a/x/y.json", "c.json.gz"] {
+            write(&root.join(f));
+        }
+        write(&root.join("lake/_crosstrail/manifest.json"));
+        std::os::unix::fs::symlink(root.join("b"), root.join("link")).expect("symlink");
+        let expected = [
+            "a/x/y.json",
+            "a.json",
+            "b/1.json",
+            "b/2.json",
+            "c.json.gz",
+            "link/1.json",
+            "link/2.json",
+        ];
+        for threads in [1, 4] {
+            let source = LocalSource::new(&root, None)
+                .expect("source")
+                .with_threads(threads);
+            let (objects, errors) = keys(&source, &root);
+            assert_eq!(objects, expected, "{threads} threads");
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn a_link_to_an_ancestor_is_an_error_and_the_rest_is_listed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().canonicalize().expect("canonical");
+        write(&root.join("a/1.json"));
+        write(&root.join("z.json"));
+        std::os::unix::fs::symlink(&root, root.join("a/up")).expect("symlink");
+        let (objects, errors) = keys(&LocalSource::new(&root, None).expect("source"), &root);
+        assert_eq!(objects, ["a/1.json", "z.json"]);
+        assert_eq!(
+            errors,
+            [format!(
+                "{}: a link back to its ancestor {} (a file system loop)",
+                root.join("a/up").display(),
+                root.display()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_file_root_is_listed_alone_and_a_missing_root_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().canonicalize().expect("canonical");
+        write(&root.join("one.json"));
+        let source = LocalSource::new(&root.join("one.json"), None).expect("source");
+        assert_eq!(source.list_sync().expect("listing").objects.len(), 1);
+        std::fs::remove_file(root.join("one.json")).expect("rm");
+        assert!(matches!(source.list_sync(), Err(SourceError::Io { .. })));
     }
 }
