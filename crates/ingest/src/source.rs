@@ -160,13 +160,7 @@ impl LocalSource {
         for entry in entries {
             match entry {
                 Ok(entry) => found.push(entry),
-                Err(source) => out.errors.push((
-                    dir.display().to_string(),
-                    SourceError::Io {
-                        path: dir.to_path_buf(),
-                        source,
-                    },
-                )),
+                Err(e) => out.errors.push(unlisted(dir, e)),
             }
         }
         found.sort_by_key(|e| e.file_name());
@@ -186,15 +180,6 @@ impl LocalSource {
 
     fn visit(&self, entry: &std::fs::DirEntry, ancestors: &[Ancestor], out: &mut Listing) {
         let path = entry.path();
-        let fail = |out: &mut Listing, source: std::io::Error| {
-            out.errors.push((
-                path.display().to_string(),
-                SourceError::Io {
-                    path: path.clone(),
-                    source,
-                },
-            ));
-        };
         // Links are followed; anything else is looked at through the folder's handle, without
         // walking the whole path again.
         let meta = match entry.file_type() {
@@ -204,7 +189,10 @@ impl LocalSource {
         };
         let meta = match meta {
             Ok(meta) => meta,
-            Err(e) => return fail(out, e),
+            Err(e) => {
+                out.errors.push(unlisted(&path, e));
+                return;
+            }
         };
         if meta.is_file() {
             if let Some(object) = self.object(&path, &meta) {
@@ -224,7 +212,8 @@ impl LocalSource {
                 "a link back to its ancestor {} (a file system loop)",
                 a.path.display()
             ));
-            return fail(out, loop_found);
+            out.errors.push(unlisted(&path, loop_found));
+            return;
         }
         match std::fs::read_dir(&path) {
             Ok(entries) => {
@@ -232,7 +221,7 @@ impl LocalSource {
                 below.push(here);
                 self.walk(&path, entries, &below, out);
             }
-            Err(e) => fail(out, e),
+            Err(e) => out.errors.push(unlisted(&path, e)),
         }
     }
 
@@ -264,6 +253,13 @@ impl LocalSource {
             date: layout::parse_key(&text).date,
         })
     }
+}
+
+/// A listing error at `path`: where, and why.
+fn unlisted(path: &Path, source: std::io::Error) -> (String, SourceError) {
+    let at = path.display().to_string();
+    let path = path.to_path_buf();
+    (at, SourceError::Io { path, source })
 }
 
 /// A folder above the one being walked, to notice links that lead back up.
