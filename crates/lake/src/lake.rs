@@ -100,6 +100,119 @@ impl Manifest {
     }
 }
 
+/// What a run needs of the manifest to skip the objects already in the lake: for each object
+/// whose latest entry says ingested, the version it was ingested at. Keys and versions are
+/// kept as hashes, 24 bytes an object instead of its whole entry (key, version, files: about
+/// 400 bytes), and the commit records are read entry by entry rather than held whole, so a
+/// lake of millions of objects is checked in tens of MiB.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    versions: HashMap<[u64; 2], u64>,
+}
+
+impl Ingested {
+    /// True when `key` at `version` is already in the lake: nothing to do.
+    pub fn is_done(&self, key: &str, version: &str) -> bool {
+        self.versions.get(&key_hash(key)) == Some(&hash(2, version))
+    }
+
+    /// Objects whose latest entry says ingested.
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// True when no object is ingested.
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+
+    fn apply(&mut self, entry: EntryHead) {
+        let key = key_hash(&entry.key);
+        match entry.status {
+            ObjectStatus::Ingested => {
+                self.versions.insert(key, hash(2, &entry.version));
+            }
+            ObjectStatus::Failed => {
+                self.versions.remove(&key);
+            }
+        }
+    }
+
+    /// Reads one commit record into `self`, entry by entry.
+    fn read<'de, D: serde::Deserializer<'de>>(&mut self, record: D) -> Result<(), D::Error> {
+        record.deserialize_map(RecordObjects(self))
+    }
+}
+
+/// 128 bits of the key: with 10^8 objects, a collision has a chance below 10^-22.
+fn key_hash(key: &str) -> [u64; 2] {
+    [hash(0, key), hash(1, key)]
+}
+
+/// SipHash of `text` in domain `domain` (stable within a process, which is all it needs).
+fn hash(domain: u8, text: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u8(domain);
+    h.write(text.as_bytes());
+    h.finish()
+}
+
+/// The part of an entry [`Ingested`] reads; the rest is skipped by the parser.
+#[derive(Deserialize)]
+struct EntryHead {
+    key: String,
+    version: String,
+    status: ObjectStatus,
+}
+
+/// Visits a commit record, handing each entry of its `objects` to [`Ingested::apply`].
+struct RecordObjects<'a>(&'a mut Ingested);
+
+impl<'de> serde::de::Visitor<'de> for RecordObjects<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a commit record")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if field == "objects" {
+                map.next_value_seed(EntryList(&mut *self.0))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct EntryList<'a>(&'a mut Ingested);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntryList<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EntryList<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of object entries")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(entry) = seq.next_element::<EntryHead>()? {
+            self.0.apply(entry);
+        }
+        Ok(())
+    }
+}
+
 /// A transaction: one chunk of objects that lands at once.
 #[derive(Debug)]
 pub struct Txn {
@@ -347,30 +460,49 @@ impl Lake {
         remove_dir_all(staging)
     }
 
-    /// The commit records, by name, in commit order.
-    fn commit_records(&self) -> Result<Vec<(String, CommitRecord)>, Error> {
+    /// What a run needs to skip the objects already in the lake (see [`Ingested`]): the same
+    /// answers as [`Lake::manifest`]'s `is_done`, without holding the manifest.
+    pub fn ingested(&self) -> Result<Ingested, Error> {
+        let mut done = Ingested::default();
         if let Some(remote) = &self.remote {
-            let dir = format!("{INTERNAL_DIR}/manifest/");
-            let mut rels: Vec<String> = remote
-                .list(&dir)?
-                .into_iter()
-                .map(|l| l.rel)
-                .filter(|r| r.ends_with(".json"))
-                .collect();
-            rels.sort();
-            let texts = remote.get_many(&rels)?;
-            let mut out = Vec::with_capacity(rels.len());
-            for (rel, bytes) in rels.into_iter().zip(texts) {
-                let record: CommitRecord =
-                    serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
-                        path: remote.display(&rel),
-                        source,
-                    })?;
-                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
-                out.push((name, record));
+            for (rel, bytes) in self.remote_record_texts(remote)? {
+                let mut parser = serde_json::Deserializer::from_slice(&bytes);
+                done.read(&mut parser).map_err(|source| Error::Manifest {
+                    path: remote.display(&rel),
+                    source,
+                })?;
             }
-            return Ok(out);
+            return Ok(done);
         }
+        for path in self.local_record_paths()? {
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let mut parser = serde_json::Deserializer::from_reader(
+                std::io::BufReader::with_capacity(1 << 16, file),
+            );
+            done.read(&mut parser).map_err(|source| Error::Manifest {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(done)
+    }
+
+    /// The commit records' texts in an object store, by name, in commit order.
+    fn remote_record_texts(&self, remote: &Remote) -> Result<Vec<(String, bytes::Bytes)>, Error> {
+        let dir = format!("{INTERNAL_DIR}/manifest/");
+        let mut rels: Vec<String> = remote
+            .list(&dir)?
+            .into_iter()
+            .map(|l| l.rel)
+            .filter(|r| r.ends_with(".json"))
+            .collect();
+        rels.sort();
+        let texts = remote.get_many(&rels)?;
+        Ok(rels.into_iter().zip(texts).collect())
+    }
+
+    /// The commit records' files on local disk, in commit order.
+    fn local_record_paths(&self) -> Result<Vec<PathBuf>, Error> {
         let dir = self.manifest_dir();
         let mut names: Vec<PathBuf> = fs::read_dir(&dir)
             .map_err(|e| Error::io(&dir, e))?
@@ -384,6 +516,25 @@ impl Lake {
             })
             .collect();
         names.sort();
+        Ok(names)
+    }
+
+    /// The commit records, by name, in commit order.
+    fn commit_records(&self) -> Result<Vec<(String, CommitRecord)>, Error> {
+        if let Some(remote) = &self.remote {
+            let mut out = Vec::new();
+            for (rel, bytes) in self.remote_record_texts(remote)? {
+                let record: CommitRecord =
+                    serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
+                        path: remote.display(&rel),
+                        source,
+                    })?;
+                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+                out.push((name, record));
+            }
+            return Ok(out);
+        }
+        let names = self.local_record_paths()?;
         let mut out = Vec::with_capacity(names.len());
         for path in names {
             let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
@@ -451,6 +602,20 @@ impl Lake {
     }
 
     fn checkpoint_if_large(&self) -> Result<(), Error> {
+        // Count before reading: each open of a lake comes here, and reading every record
+        // whole held the manifest (measured: 267 -> 55 MiB of peak RSS for a run with nothing to
+        // do on a lake of 403,200 objects).
+        let count = match &self.remote {
+            Some(remote) => remote
+                .list(&format!("{INTERNAL_DIR}/manifest/"))?
+                .iter()
+                .filter(|l| l.rel.ends_with(".json"))
+                .count(),
+            None => self.local_record_paths()?.len(),
+        };
+        if count <= CHECKPOINT_AFTER {
+            return Ok(());
+        }
         let records = self.commit_records()?;
         if records.len() <= CHECKPOINT_AFTER {
             return Ok(());
@@ -646,5 +811,69 @@ fn load_or_create_key(internal: &Path) -> Result<Fingerprinter, Error> {
             Ok(Fingerprinter::new(key))
         }
         Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, version: &str, status: ObjectStatus) -> ObjectEntry {
+        ObjectEntry {
+            key: key.to_string(),
+            version: version.to_string(),
+            size: 1,
+            status,
+            records: 0,
+            files: vec!["events/event_date=2024-03-01/part-x-0000.parquet".into()],
+            error: (status == ObjectStatus::Failed).then(|| "truncated gzip".to_string()),
+        }
+    }
+
+    #[test]
+    fn ingested_answers_as_the_manifest_does() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(tmp.path()).expect("lake");
+        use ObjectStatus::{Failed, Ingested as Done};
+        // Commit order decides: the latest entry of a key is what counts.
+        let commits = [
+            vec![
+                entry("a", "v1", Done),
+                entry("b", "v1", Done),
+                entry("c", "v1", Failed),
+            ],
+            vec![
+                entry("b", "v2", Done),
+                entry("c", "v1", Done),
+                entry("d", "v1", Done),
+            ],
+            vec![entry("d", "v2", Failed)],
+        ];
+        for objects in commits {
+            let txn = lake.begin().expect("txn");
+            lake.commit(txn, Vec::new(), objects).expect("commit");
+        }
+        let manifest = lake.manifest().expect("manifest");
+        let ingested = lake.ingested().expect("ingested");
+        let mut answers = Vec::new();
+        for key in ["a", "b", "c", "d", "e"] {
+            for version in ["v1", "v2"] {
+                let done = ingested.is_done(key, version);
+                assert_eq!(done, manifest.is_done(key, version), "{key} {version}");
+                if done {
+                    answers.push(format!("{key} {version}"));
+                }
+            }
+        }
+        assert_eq!(answers, ["a v1", "b v2", "c v1"]);
+        assert_eq!(ingested.len(), 3);
+        // A record that is not JSON is an error naming its file, as for the manifest.
+        std::fs::write(
+            lake.manifest_dir().join("99999999999999999999-z.json"),
+            b"{\"objects\":[",
+        )
+        .expect("write");
+        let error = lake.ingested().expect_err("broken record").to_string();
+        assert!(error.contains("99999999999999999999-z.json"), "{error}");
     }
 }

@@ -42,7 +42,7 @@ pub mod write;
 
 pub use batch::{BatchBuilder, ObjectBatches, RecordLimits};
 pub use document::{DocumentError, RecordSink, Shape, read_document};
-pub use lake::{INTERNAL_DIR, Lake, Manifest, ObjectEntry, ObjectStatus, Txn};
+pub use lake::{INTERNAL_DIR, Ingested, Lake, Manifest, ObjectEntry, ObjectStatus, Txn};
 pub use normalize::Fingerprinter;
 pub use schema::{EVENT_DATE, Table};
 pub use write::{StagedFile, writer_properties};
