@@ -398,15 +398,64 @@ fn one_day_of_one_account_lists_only_that_day() {
 
 /// `n` objects of one record each, all in one day of one account and region, in `bucket`.
 fn one_day_of_objects(bucket: &Path, n: u64) {
-    let day = bucket.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01");
+    objects_of_day(bucket, 1, n);
+}
+
+/// `n` objects of one record each, all delivered on 2024-03-`day` to one account and region.
+fn objects_of_day(bucket: &Path, day: u32, n: u64) {
+    let folder = bucket.join(format!(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/{day:02}"
+    ));
     for i in 0..n {
         write(
-            &day.join(format!(
-                "111122223333_CloudTrail_us-east-1_20240301T1000Z_{i:016}.json.gz"
+            &folder.join(format!(
+                "111122223333_CloudTrail_us-east-1_202403{day:02}T1000Z_{i:016}.json.gz"
             )),
-            gzip(&delivery(&records(&format!("p{i}"), 1))),
+            gzip(&delivery(&records(&format!("p{day}-{i}"), 1))),
         );
     }
+}
+
+#[test]
+fn the_first_days_are_fetched_while_later_ones_are_still_listed() {
+    // Four days of 600 objects in one region: its keys come in three pages of 1,000. Day 1 is
+    // complete with the first page, so its GETs go out while the later pages are asked for
+    // (20 ms a request here), not after the whole listing.
+    let tmp = tempdir();
+    let bucket = tmp.path().join("s3/days");
+    for day in 1..=4 {
+        objects_of_day(&bucket, day, 600);
+    }
+    let server = Server::start(&tmp.path().join("s3"));
+    server.faults.latency_ms.store(20, Ordering::Relaxed);
+    let lake = tmp.path().join("lake");
+    let r = s3_ingest(
+        &server,
+        "s3://days",
+        &lake,
+        &[],
+        Some((ACCESS_KEY, SECRET_KEY)),
+    );
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [2_400, 2_400, 0, 0, 0], "{r}");
+    assert_eq!(counts(&lake).events, 2_400);
+    let requests = server.requests();
+    let pages = requests
+        .iter()
+        .filter(|r| r.is_list() && r.param("delimiter").is_none());
+    assert_eq!(pages.count(), 3, "the region in three pages");
+    let last_listing = requests
+        .iter()
+        .rposition(|r| r.is_list())
+        .expect("listings");
+    let first_get = requests
+        .iter()
+        .position(|r| r.method == "GET" && !r.is_list())
+        .expect("GETs");
+    assert!(
+        first_get < last_listing,
+        "the first GET (request {first_get}) came after the last listing (request {last_listing})"
+    );
 }
 
 #[test]
@@ -421,18 +470,18 @@ fn listings_of_more_than_1000_keys_are_paged() {
     r.expect_code(0);
     assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
     assert_eq!(counts(&lake).events, n);
-    // The layout is discovered down to the month (one delimiter listing per level; `AWSLogs/`
-    // and the account's `CloudTrail/` are listed alongside their parents), whose 1,050 keys
-    // come in two pages.
+    // The layout is discovered down to the region (one delimiter listing per level; `AWSLogs/`
+    // and the account's `CloudTrail/` are listed alongside their parents), which is listed
+    // flat: its 1,050 keys come in two pages.
     let listings: Vec<_> = server
         .requests()
         .into_iter()
         .filter(|r| r.is_list())
         .collect();
-    let month = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/";
+    let region = "AWSLogs/111122223333/CloudTrail/us-east-1/";
     let (pages, discovery): (Vec<_>, Vec<_>) = listings
         .iter()
-        .partition(|r| r.param("prefix") == Some(month));
+        .partition(|r| r.param("prefix") == Some(region));
     assert_eq!(pages.len(), 2, "{listings:?}");
     assert!(pages[1].param("continuation-token").is_some());
     assert!(pages.iter().all(|r| r.param("delimiter").is_none()));
@@ -448,8 +497,6 @@ fn listings_of_more_than_1000_keys_are_paged() {
             "AWSLogs/",
             "AWSLogs/111122223333/",
             "AWSLogs/111122223333/CloudTrail/",
-            "AWSLogs/111122223333/CloudTrail/us-east-1/",
-            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/",
         ],
         "each level once: {listings:?}"
     );

@@ -1,6 +1,7 @@
 //! Progress and summaries on stderr.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crosstrail_ingest::{Observer, Summary};
@@ -11,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
+    planned: AtomicU64,
 }
 
 impl Progress {
@@ -27,7 +29,11 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Progress { bar, quiet }
+        Progress {
+            bar,
+            quiet,
+            planned: AtomicU64::new(0),
+        }
     }
 
     pub fn finish(&self) {
@@ -40,8 +46,10 @@ impl Progress {
 impl Observer for Progress {
     fn planned(&self, objects: u64, bytes: u64) {
         if let Some(bar) = &self.bar {
-            bar.set_length(bytes);
-            bar.set_message(format!("{objects} objects"));
+            // The listing goes on while objects are read: the total grows day by day.
+            bar.inc_length(bytes);
+            let listed = self.planned.fetch_add(objects, Ordering::Relaxed) + objects;
+            bar.set_message(format!("{} objects listed", thousands(listed)));
         }
     }
 

@@ -31,5 +31,7 @@ pub use pipeline::{
     Failure, IngestError, IngestOptions, Observer, Shard, Silent, Summary, error_chain, ingest,
 };
 pub use s3::{S3Options, S3Source, is_s3_url};
-pub use source::{Listing, LocalSource, ObjectMeta, Source, SourceError};
+pub use source::{
+    ListStream, Listed, Listing, LocalSource, ObjectMeta, Source, SourceError, day_order,
+};
 pub use store::{StoreLake, s3_lake};

@@ -1,14 +1,17 @@
 //! CloudTrail straight from an S3 bucket: [`S3Source`] lists (pruned by the key layout) and
 //! fetches objects with the AWS SDK and its standard credential chain.
 //!
-//! - Listing: delimiter listings walk the key layout down to month folders (organization ids,
-//!   accounts, regions, years, months), `LIST_CONCURRENCY` (32) folders at a time, and each month
-//!   is listed flat. Folders the layout makes likely (`AWSLogs/`, an account's `CloudTrail/`)
-//!   are listed alongside their parent instead of after it (`guesses`): fewer
-//!   round trips before the first GET. A [`LayoutFilter`] prunes the walk: accounts and regions it names are not
-//!   even listed, with both ends of a day range the months are named, and a month is listed
-//!   from the first day in range (`StartAfter`) until the listing passes the last one: reading
-//!   one day of one account lists that day, not the bucket.
+//! - Listing: delimiter listings walk the key layout down to the regions (organization ids,
+//!   accounts, regions), `LIST_CONCURRENCY` (32) folders at a time, and each region is listed
+//!   flat: its keys come by day. Folders the layout makes likely (`AWSLogs/`, an account's
+//!   `CloudTrail/`) are listed alongside their parent instead of after it (`guesses`): fewer
+//!   round trips before the first GET. A [`LayoutFilter`] prunes the walk: accounts and regions
+//!   it names are not even listed; with a day range, the months are named (both ends given) or
+//!   discovered below the region, and each month is listed from the first day in range
+//!   (`StartAfter`) until the listing passes the last one: reading one day of one account
+//!   lists that day, not the bucket. The listing is handed out day by day while it goes on
+//!   (see `Lister`): the first GETs start with the first complete day, and a run holds the
+//!   days listed ahead, not the whole bucket's keys.
 //! - Fetching: one GET per object with `If-Match` on the listed ETag, the body collected up to
 //!   a size cap, through the lean path of `s3_get` (the SDK's endpoint rules and credentials,
 //!   our own signer and HTTP/1.1 connections, without the SDK's per-operation pipeline). Transient failures (HTTP 500/502/503/504, SlowDown, timeouts, connection
@@ -19,7 +22,8 @@
 //!   missing or expired credentials, a wrong secret, a wrong region, a missing bucket or
 //!   AccessDenied into one error that says what was tried.
 
-use std::collections::{BTreeSet, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -35,13 +39,14 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use crate::layout::{self, LayoutFilter};
 use crate::pipeline::error_chain;
 use crate::s3_get::{Getter, read_object};
-use crate::source::{Listing, ObjectMeta, Source, SourceError};
+use crate::source::{ListStream, Listed, ObjectMeta, Source, SourceError};
 
 /// How to reach the bucket and what to read from it.
 #[derive(Debug, Clone)]
@@ -382,43 +387,6 @@ impl S3Source {
         .await
     }
 
-    /// Lists `prefix` page by page; `stop` ends the listing at the first key it accepts.
-    async fn list_prefix(
-        &self,
-        prefix: &str,
-        delimiter: bool,
-        start_after: Option<&str>,
-        stop: &(dyn Fn(&str) -> bool + Sync),
-        out: &mut Walk,
-    ) -> Result<(), String> {
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .list_page(prefix, delimiter, start_after, token.as_deref())
-                .await?;
-            out.listed_once = true;
-            for p in page.common_prefixes() {
-                if let Some(p) = p.prefix() {
-                    out.dirs.push(p.to_string());
-                }
-            }
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                if stop(key) {
-                    return Ok(());
-                }
-                if key.ends_with('/') {
-                    continue; // a "folder" placeholder object
-                }
-                out.objects.push(self.meta(o, key));
-            }
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => return Ok(()),
-            }
-        }
-    }
-
     fn meta(&self, o: &aws_sdk_s3::types::Object, key: &str) -> ObjectMeta {
         let size = o.size().map_or(0, |s| u64::try_from(s).unwrap_or(0));
         let version = match o.e_tag() {
@@ -436,108 +404,6 @@ impl S3Source {
             kind: layout::classify(key),
             date: layout::parse_key(key).date,
         }
-    }
-
-    /// Lists one folder as `plan` says.
-    async fn list_dir(&self, dir: String, plan: Plan) -> (String, Walk, Result<(), String>) {
-        let filter = &self.options.filter;
-        let mut walk = Walk::default();
-        let no_stop = |_: &str| false;
-        let result = match plan {
-            Plan::Delimited => {
-                self.list_prefix(&dir, true, None, &no_stop, &mut walk)
-                    .await
-            }
-            Plan::Days => {
-                // Keys sort by day under a month: start at the first day in range, stop after
-                // the last.
-                let start = filter
-                    .from
-                    .filter(|(y, m, _)| dir.ends_with(&format!("/{y:04}/{m:02}/")))
-                    .map(|(_, _, d)| format!("{dir}{d:02}"));
-                let to = filter.to;
-                let past = move |key: &str| {
-                    let date = layout::parse_key(key).date;
-                    matches!((date, to), (Some(d), Some(t)) if d > t)
-                };
-                self.list_prefix(&dir, false, start.as_deref(), &past, &mut walk)
-                    .await
-            }
-            Plan::Flat => {
-                self.list_prefix(&dir, false, None, &no_stop, &mut walk)
-                    .await
-            }
-            // Named folders are queued by `list_all`, not listed.
-            Plan::Children(_) => Ok(()),
-        };
-        (dir, walk, result)
-    }
-
-    /// Walks the prefix down the key layout, [`LIST_CONCURRENCY`] folders at a time.
-    async fn list_all(&self) -> Result<Listing, SourceError> {
-        let filter = &self.options.filter;
-        let mut listing = Listing::default();
-        let mut queue = vec![self.prefix.clone()];
-        let mut running = futures::stream::FuturesUnordered::new();
-        let mut listed_once = false;
-        // Folders queued so far: a guessed one is not listed again when its parent shows it.
-        let mut seen: HashSet<String> = queue.iter().cloned().collect();
-        loop {
-            while running.len() < LIST_CONCURRENCY
-                && let Some(dir) = queue.pop()
-            {
-                match plan(&dir, filter) {
-                    Plan::Children(children) => {
-                        queue.extend(
-                            children
-                                .into_iter()
-                                .filter(|c| filter.admits_dir(c) && seen.insert(c.clone())),
-                        );
-                    }
-                    plan => {
-                        if plan == Plan::Delimited {
-                            queue.extend(
-                                guesses(&dir)
-                                    .into_iter()
-                                    .filter(|g| filter.admits_dir(g) && seen.insert(g.clone())),
-                            );
-                        }
-                        running.push(self.list_dir(dir, plan));
-                    }
-                }
-            }
-            let Some((dir, walk, result)) = running.next().await else {
-                break;
-            };
-            listed_once |= walk.listed_once;
-            if let Err(reason) = result {
-                let error = SourceError::S3 {
-                    url: self.url(&dir),
-                    reason,
-                };
-                if !listed_once {
-                    // Nothing could be listed yet: the bucket, the credentials or the region
-                    // is wrong, and every other listing would fail the same way. Those already
-                    // sent (a guess beside its parent) are let finish, so that what a run asks
-                    // of the bucket does not depend on which answer came first.
-                    while running.next().await.is_some() {}
-                    return Err(error);
-                }
-                listing.errors.push((self.url(&dir), error));
-            }
-            listing.objects.extend(
-                walk.objects
-                    .into_iter()
-                    .filter(|o| filter.admits(o.key.strip_prefix("s3://").unwrap_or(&o.key))),
-            );
-            queue.extend(
-                walk.dirs
-                    .into_iter()
-                    .filter(|d| filter.admits_dir(d) && seen.insert(d.clone())),
-            );
-        }
-        listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(listing)
     }
 
     async fn get(&self, object: &ObjectMeta) -> Result<Bytes, SourceError> {
@@ -597,13 +463,332 @@ impl S3Source {
     }
 }
 
-/// What a listing found so far.
-#[derive(Default)]
-struct Walk {
-    objects: Vec<ObjectMeta>,
-    dirs: Vec<String>,
-    /// Whether any listing request succeeded.
+/// A folder being listed, a page at a time.
+struct Cursor {
+    dir: String,
+    plan: Plan,
+    token: Option<String>,
+    /// A month listed from the first day in range.
+    start_after: Option<String>,
+    /// A month's keys come by day: every key still to come is of this day or later.
+    frontier: layout::Day,
+}
+
+impl Cursor {
+    /// Whether its keys come in day order (a month listed flat), so that the days before its
+    /// frontier are complete as far as it is concerned.
+    fn ordered(&self) -> bool {
+        self.plan == Plan::Days
+    }
+}
+
+/// Objects listed ahead of the day being handed out, at most (about 400 bytes each); past
+/// it, only the month listings furthest behind ask for pages. 32 listings of 1,000 keys fit
+/// three times over.
+const MAX_LISTED_AHEAD: usize = 100_000;
+
+/// The listing of one bucket prefix as a stream of days (see [`Source::list`]).
+///
+/// Delimiter listings walk the layout down to the regions, or the months in a day range
+/// (`LIST_CONCURRENCY` requests in flight); each is then listed flat, a page at a time, and
+/// its keys come in day order. So once no folder is left to discover, every day before the
+/// smallest frontier of the flat listings still going is complete and is handed out, while
+/// later pages are still being asked for. The next page goes to the listing furthest behind,
+/// so that days complete early and few objects wait.
+struct Lister<'a> {
+    s3: &'a S3Source,
+    /// Folders found and not yet planned.
+    queue: Vec<String>,
+    /// Folders queued so far: a guessed one is not listed again when its parent shows it.
+    seen: HashSet<String>,
+    next_id: u64,
+    /// Listings not finished, in flight or waiting for their next page.
+    cursors: HashMap<u64, Cursor>,
+    waiting_ordered: BinaryHeap<Reverse<(layout::Day, u64)>>,
+    waiting_other: Vec<u64>,
+    running: FuturesUnordered<BoxFuture<'a, (u64, Result<ListObjectsV2Output, String>)>>,
+    dated: BTreeMap<layout::Day, Vec<ObjectMeta>>,
+    undated: Vec<ObjectMeta>,
+    buffered: usize,
+    /// The last day handed out.
+    emitted: Option<layout::Day>,
+    out: VecDeque<Result<Listed, SourceError>>,
     listed_once: bool,
+    finished: bool,
+}
+
+impl<'a> Lister<'a> {
+    fn new(s3: &'a S3Source) -> Self {
+        Lister {
+            s3,
+            queue: vec![s3.prefix.clone()],
+            seen: [s3.prefix.clone()].into_iter().collect(),
+            next_id: 0,
+            cursors: HashMap::new(),
+            waiting_ordered: BinaryHeap::new(),
+            waiting_other: Vec::new(),
+            running: FuturesUnordered::new(),
+            dated: BTreeMap::new(),
+            undated: Vec::new(),
+            buffered: 0,
+            emitted: None,
+            out: VecDeque::new(),
+            listed_once: false,
+            finished: false,
+        }
+    }
+
+    fn filter(&self) -> &'a LayoutFilter {
+        &self.s3.options.filter
+    }
+
+    /// The next part of the listing, or `None` when it is over.
+    async fn next_part(&mut self) -> Option<Result<Listed, SourceError>> {
+        loop {
+            if let Some(part) = self.out.pop_front() {
+                return Some(part);
+            }
+            if self.finished {
+                return None;
+            }
+            self.start_requests();
+            let Some((id, page)) = self.running.next().await else {
+                // Nothing in flight and nothing left to ask: all is listed.
+                self.hand_out(None);
+                self.finished = true;
+                continue;
+            };
+            self.on_page(id, page).await;
+            if !self.finished {
+                let complete = self.complete_before();
+                self.hand_out(complete);
+            }
+        }
+    }
+
+    fn start_requests(&mut self) {
+        let filter = self.filter();
+        while self.running.len() < LIST_CONCURRENCY {
+            if let Some(dir) = self.queue.pop() {
+                match plan(&dir, filter) {
+                    Plan::Children(children) => {
+                        for c in children {
+                            if filter.admits_dir(&c) && self.seen.insert(c.clone()) {
+                                self.queue.push(c);
+                            }
+                        }
+                    }
+                    plan => {
+                        if plan == Plan::Delimited {
+                            for g in guesses(&dir) {
+                                if filter.admits_dir(&g) && self.seen.insert(g.clone()) {
+                                    self.queue.push(g);
+                                }
+                            }
+                        }
+                        let id = self.add_cursor(dir, plan);
+                        self.request(id);
+                    }
+                }
+                continue;
+            }
+            if let Some(id) = self.waiting_other.pop() {
+                self.request(id);
+                continue;
+            }
+            let Some(&Reverse((frontier, id))) = self.waiting_ordered.peek() else {
+                break;
+            };
+            if self.buffered >= MAX_LISTED_AHEAD
+                && self.complete_before().is_none_or(|day| frontier > day)
+            {
+                break; // a listing further behind is in flight: let it catch up
+            }
+            self.waiting_ordered.pop();
+            self.request(id);
+        }
+    }
+
+    fn add_cursor(&mut self, dir: String, plan: Plan) -> u64 {
+        let filter = self.filter();
+        let mut frontier = (0, 0, 0);
+        let mut start_after = None;
+        if plan == Plan::Days
+            && let Some((rest, _)) = below_awslogs(&dir)
+            && let (Some(y), Some(m)) = (
+                rest.get(3).and_then(|y| y.parse().ok()),
+                rest.get(4).and_then(|m| m.parse().ok()),
+            )
+        {
+            frontier = (y, m, 0);
+            // Keys sort by day under a month: start at the first day in range.
+            start_after = filter
+                .from
+                .filter(|(fy, fm, _)| (*fy, *fm) == (y, m))
+                .map(|(_, _, d)| format!("{dir}{d:02}"));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.cursors.insert(
+            id,
+            Cursor {
+                dir,
+                plan,
+                token: None,
+                start_after,
+                frontier,
+            },
+        );
+        id
+    }
+
+    fn request(&mut self, id: u64) {
+        let Some(c) = self.cursors.get(&id) else {
+            return;
+        };
+        let (dir, delimiter) = (c.dir.clone(), c.plan == Plan::Delimited);
+        let (start_after, token) = (c.start_after.clone(), c.token.clone());
+        let s3 = self.s3;
+        self.running.push(
+            async move {
+                let page = s3
+                    .list_page(&dir, delimiter, start_after.as_deref(), token.as_deref())
+                    .await;
+                (id, page)
+            }
+            .boxed(),
+        );
+    }
+
+    async fn on_page(&mut self, id: u64, page: Result<ListObjectsV2Output, String>) {
+        let Some(mut cursor) = self.cursors.remove(&id) else {
+            return;
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(reason) => {
+                let url = self.s3.url(&cursor.dir);
+                let error = SourceError::S3 {
+                    url: url.clone(),
+                    reason,
+                };
+                if !self.listed_once {
+                    // Nothing could be listed yet: the bucket, the credentials or the region
+                    // is wrong, and every other listing would fail the same way. Those already
+                    // sent (a guess beside its parent) are let finish, so that what a run asks
+                    // of the bucket does not depend on which answer came first.
+                    while self.running.next().await.is_some() {}
+                    self.out.clear();
+                    self.out.push_back(Err(error));
+                    self.finished = true;
+                } else {
+                    self.out.push_back(Ok(Listed::Unlisted(url, error)));
+                }
+                return;
+            }
+        };
+        self.listed_once = true;
+        let filter = self.filter();
+        for p in page.common_prefixes() {
+            if let Some(p) = p.prefix()
+                && filter.admits_dir(p)
+                && self.seen.insert(p.to_string())
+            {
+                self.queue.push(p.to_string());
+            }
+        }
+        let to = filter.to;
+        let mut stopped = false;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            if cursor.ordered()
+                && let (Some(day), Some(to)) = (layout::parse_key(key).date, to)
+                && day > to
+            {
+                stopped = true; // past the last day in range
+                break;
+            }
+            if key.ends_with('/') {
+                continue; // a "folder" placeholder object
+            }
+            if !filter.admits(key) {
+                continue;
+            }
+            let meta = self.s3.meta(o, key);
+            if cursor.ordered()
+                && let Some(day) = meta.date
+            {
+                cursor.frontier = cursor.frontier.max(day);
+            }
+            self.hold(meta);
+        }
+        match page.next_continuation_token() {
+            Some(t) if !stopped && page.is_truncated() == Some(true) => {
+                cursor.token = Some(t.to_string());
+                if cursor.ordered() {
+                    self.waiting_ordered.push(Reverse((cursor.frontier, id)));
+                } else {
+                    self.waiting_other.push(id);
+                }
+                self.cursors.insert(id, cursor);
+            }
+            _ => {} // this folder is listed
+        }
+    }
+
+    fn hold(&mut self, meta: ObjectMeta) {
+        match meta.date {
+            // A key that sorts before its day (not laid out by CloudTrail): handed out alone.
+            Some(day) if self.emitted.is_some_and(|e| day <= e) => {
+                self.out.push_back(Ok(Listed::Objects(vec![meta])));
+            }
+            Some(day) => {
+                self.dated.entry(day).or_default().push(meta);
+                self.buffered += 1;
+            }
+            None => {
+                self.undated.push(meta);
+                self.buffered += 1;
+            }
+        }
+    }
+
+    /// Days before this one are listed in full; `None` while folders that may hold any day
+    /// are still to be listed.
+    fn complete_before(&self) -> Option<layout::Day> {
+        if !self.queue.is_empty() || !self.waiting_other.is_empty() {
+            return None;
+        }
+        let mut before = (u32::MAX, u32::MAX, u32::MAX);
+        for c in self.cursors.values() {
+            if !c.ordered() {
+                return None;
+            }
+            before = before.min(c.frontier);
+        }
+        Some(before)
+    }
+
+    /// Hands out the held days before `complete` (`None`: everything, the listing is over).
+    fn hand_out(&mut self, complete: Option<layout::Day>) {
+        let all = complete.is_none();
+        while let Some(entry) = self.dated.first_entry() {
+            if complete.is_some_and(|c| *entry.key() >= c) {
+                break;
+            }
+            let (day, mut objects) = entry.remove_entry();
+            self.buffered -= objects.len();
+            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            self.emitted = Some(day);
+            self.out.push_back(Ok(Listed::Objects(objects)));
+        }
+        if all && !self.undated.is_empty() {
+            let mut objects = std::mem::take(&mut self.undated);
+            self.buffered -= objects.len();
+            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            self.out.push_back(Ok(Listed::Objects(objects)));
+        }
+    }
 }
 
 /// How to list one folder of the key layout.
@@ -614,7 +799,8 @@ enum Plan {
     /// List with a delimiter: discover the folders below (organization ids, accounts,
     /// regions, years, months, or the way down to `AWSLogs/`), and the keys beside them.
     Delimited,
-    /// A month folder: list its keys from the first day in range to the last.
+    /// A month folder, or a region without a day range: list its keys flat, which come by
+    /// day, from the first day in range to the last.
     Days,
     /// List every key below (a folder below the day level, or not laid out as a trail).
     Flat,
@@ -699,6 +885,12 @@ fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
                 ),
                 None => Plan::Delimited,
             },
+            // Every day is read: the region is listed flat, its keys come by day. Discovering
+            // its years and months first cost two round trips before the first GET; the
+            // month listings they allowed in parallel are not needed, since GETs start with
+            // the first day and one listing of a region (1,000 keys a page) keeps ahead of
+            // the ingest of its objects.
+            (None, None) => Plan::Days,
             _ => Plan::Delimited,
         },
         4 if trail && number(3, 4) => Plan::Delimited,
@@ -842,23 +1034,43 @@ impl Source for S3Source {
         self.url(&self.prefix)
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
-        Box::pin(async move {
-            let (client, getter) = self.connect().await?;
-            let region = client
-                .config()
-                .region()
-                .map_or("us-east-1".to_string(), |r| r.to_string());
-            let _ = self.client.set(client);
-            let _ = self.getter.set(getter);
-            self.list_all().await.map_err(|e| match e {
-                SourceError::S3 { url, reason } => SourceError::S3 {
-                    url,
-                    reason: format!("{reason} ({})", self.tried(&region)),
-                },
-                other => other,
-            })
+    fn list(&self) -> ListStream<'_> {
+        enum State<'a> {
+            Start,
+            Listing(Box<Lister<'a>>, String),
+            Done,
+        }
+        let with_tried = move |e: SourceError, region: &str| match e {
+            SourceError::S3 { url, reason } => SourceError::S3 {
+                url,
+                reason: format!("{reason} ({})", self.tried(region)),
+            },
+            other => other,
+        };
+        futures::stream::unfold(State::Start, move |state| async move {
+            let (mut lister, region) = match state {
+                State::Done => return None,
+                State::Listing(lister, region) => (lister, region),
+                State::Start => {
+                    let (client, getter) = match self.connect().await {
+                        Ok(connected) => connected,
+                        Err(e) => return Some((Err(e), State::Done)),
+                    };
+                    let region = client
+                        .config()
+                        .region()
+                        .map_or("us-east-1".to_string(), |r| r.to_string());
+                    let _ = self.client.set(client);
+                    let _ = self.getter.set(getter);
+                    (Box::new(Lister::new(self)), region)
+                }
+            };
+            match lister.next_part().await? {
+                Err(e) => Some((Err(with_tried(e, &region)), State::Done)),
+                Ok(part) => Some((Ok(part), State::Listing(lister, region))),
+            }
         })
+        .boxed()
     }
 
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>> {
@@ -955,8 +1167,8 @@ mod tests {
                 "AWSLogs/111122223333/CloudTrail/us-east-1/",
                 &LayoutFilter::default()
             ),
-            Plan::Delimited,
-            "years"
+            Plan::Days,
+            "every day: the region flat"
         );
         assert_eq!(
             plan("AWSLogs/111122223333/CloudTrail/us-east-1/2024/", &open),

@@ -2,11 +2,14 @@
 //! implement it here, S3 elsewhere. Fetching is async so that a network source can keep many
 //! requests in flight; CPU work happens on the worker pool, never in a fetch.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 
 use crate::layout::{self, LayoutFilter, ObjectKind};
 
@@ -51,7 +54,7 @@ pub enum SourceError {
 }
 
 /// What a source listed: its objects, and the places it could not list (the run goes on
-/// without them and reports them).
+/// without them and reports them). [`Listing::collect`] gathers a [`Source::list`] stream.
 #[derive(Debug, Default)]
 pub struct Listing {
     /// Objects found.
@@ -60,14 +63,49 @@ pub struct Listing {
     pub errors: Vec<(String, SourceError)>,
 }
 
+impl Listing {
+    /// The whole of a listing stream (tests, small sources): all its parts in order.
+    pub async fn collect(mut stream: ListStream<'_>) -> Result<Listing, SourceError> {
+        use futures::StreamExt;
+        let mut listing = Listing::default();
+        while let Some(part) = stream.next().await {
+            match part? {
+                Listed::Objects(objects) => listing.objects.extend(objects),
+                Listed::Unlisted(at, e) => listing.errors.push((at, e)),
+            }
+        }
+        Ok(listing)
+    }
+}
+
+/// One part of a listing (see [`Source::list`]).
+#[derive(Debug)]
+pub enum Listed {
+    /// Objects sorted by key, all of one delivery day, or (after every day) of none.
+    Objects(Vec<ObjectMeta>),
+    /// A place that could not be listed, and why; the run goes on without it.
+    Unlisted(String, SourceError),
+}
+
+/// A listing as it goes: see [`Source::list`].
+pub type ListStream<'a> = BoxStream<'a, Result<Listed, SourceError>>;
+
+/// The order in which a listing hands out objects: by delivery day, then objects without one.
+pub fn day_order(date: Option<layout::Day>) -> layout::Day {
+    date.unwrap_or((u32::MAX, 0, 0))
+}
+
 /// A place objects are read from.
 pub trait Source: Send + Sync {
     /// Human-readable description (a path, an `s3://` URL).
     fn describe(&self) -> String;
-    /// Every object under the source, in any order. An error here (the source itself cannot
-    /// be read) stops the run before any work; a part that cannot be listed goes in
-    /// [`Listing::errors`].
-    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>>;
+    /// Every object under the source, day by day as the listing goes, so that a run starts
+    /// on the first day while later ones are still being listed, and holds a day's objects
+    /// rather than the whole trail's: [`Listed::Objects`] parts in [`day_order`] (a day may
+    /// come in several parts, never after a later day). An error item (the source itself
+    /// cannot be read) comes first or not at all, and stops the run before any work; a part
+    /// that cannot be listed is a [`Listed::Unlisted`].
+    fn list(&self) -> ListStream<'_>;
     /// The bytes of one object, as stored.
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>>;
     /// The shortest round trip seen while listing, when the source has round trips: how long
@@ -118,42 +156,150 @@ impl LocalSource {
         self
     }
 
+    /// The whole listing at once (tests).
+    #[cfg(test)]
     fn list_sync(&self) -> Result<Listing, SourceError> {
+        let mut listing = Listing::default();
+        let mut failed = None;
+        self.list_days(&mut |part| {
+            match part {
+                Ok(Listed::Objects(objects)) => listing.objects.extend(objects),
+                Ok(Listed::Unlisted(at, e)) => listing.errors.push((at, e)),
+                Err(e) => failed = Some(e),
+            }
+            true
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(listing),
+        }
+    }
+
+    /// Lists day by day (see [`Source::list`]), handing each part to `emit` until it returns
+    /// false. The walk first finds the folders, without reading the day folders of the key
+    /// layout (`.../CloudTrail/<region>/YYYY/MM/DD/`); then it reads those a day at a time,
+    /// all accounts and regions of one day together. What is held is the day folders' paths
+    /// (one per day, account and region: 288 times fewer than the objects CloudTrail
+    /// delivers) and one day's objects, not the trail's.
+    fn list_days(&self, emit: &mut dyn FnMut(Result<Listed, SourceError>) -> bool) {
+        use rayon::prelude::*;
         let io = |source| SourceError::Io {
             path: self.root.clone(),
             source,
         };
-        let meta = std::fs::metadata(&self.root).map_err(io)?;
-        let mut listing = Listing::default();
+        let meta = match std::fs::metadata(&self.root) {
+            Ok(meta) => meta,
+            Err(e) => {
+                emit(Err(io(e)));
+                return;
+            }
+        };
         if !meta.is_dir() {
             if let Some(object) = self.object(&self.root, &meta) {
-                listing.objects.push(object);
+                emit(Ok(Listed::Objects(vec![object])));
             }
-            return Ok(listing);
+            return;
         }
         if self.skipped_dir(&self.root) {
-            return Ok(listing);
+            return;
         }
         // The root itself must be readable: otherwise nothing is, and that is an error.
-        let entries = std::fs::read_dir(&self.root).map_err(io)?;
-        let pool = rayon::ThreadPoolBuilder::new()
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) => {
+                emit(Err(io(e)));
+                return;
+            }
+        };
+        let pool = match rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("crosstrail-list-{i}"))
             .build()
-            .map_err(|e| SourceError::Other(format!("cannot start listing threads: {e}")))?;
-        let root = Ancestor::of(&self.root, &meta);
-        pool.install(|| self.walk(&self.root, entries, &[root], &mut listing));
-        Ok(listing)
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                emit(Err(SourceError::Other(format!(
+                    "cannot start listing threads: {e}"
+                ))));
+                return;
+            }
+        };
+        let root = Arc::new(Chain {
+            here: Ancestor::of(&self.root, &meta),
+            up: None,
+        });
+        let mut found = Found::default();
+        pool.install(|| self.walk(&self.root, entries, &root, &mut found, true));
+        let Found {
+            objects,
+            errors,
+            days,
+        } = found;
+        for (at, e) in errors {
+            if !emit(Ok(Listed::Unlisted(at, e))) {
+                return;
+            }
+        }
+        let mut dated: BTreeMap<layout::Day, Vec<ObjectMeta>> = BTreeMap::new();
+        let mut undated = Vec::new();
+        for object in objects {
+            match object.date {
+                Some(day) => dated.entry(day).or_default().push(object),
+                None => undated.push(object),
+            }
+        }
+        let mut folders: BTreeMap<layout::Day, Vec<(PathBuf, Arc<Chain>)>> = BTreeMap::new();
+        for (day, path, chain) in days {
+            folders.entry(day).or_default().push((path, chain));
+        }
+        let all_days: BTreeSet<layout::Day> = dated.keys().chain(folders.keys()).copied().collect();
+        let parts = all_days
+            .into_iter()
+            .map(|day| (dated.remove(&day).unwrap_or_default(), folders.remove(&day)))
+            .chain(std::iter::once((undated, None)));
+        for (mut objects, folders) in parts {
+            if let Some(folders) = folders {
+                let read: Vec<Found> = pool.install(|| {
+                    folders
+                        .par_iter()
+                        .map(|(path, chain)| {
+                            let mut found = Found::default();
+                            match std::fs::read_dir(path) {
+                                Ok(entries) => self.walk(path, entries, chain, &mut found, false),
+                                Err(e) => found.errors.push(unlisted(path, e)),
+                            }
+                            found
+                        })
+                        .collect()
+                });
+                for found in read {
+                    objects.extend(found.objects);
+                    for (at, e) in found.errors {
+                        if !emit(Ok(Listed::Unlisted(at, e))) {
+                            return;
+                        }
+                    }
+                }
+            }
+            if objects.is_empty() {
+                continue;
+            }
+            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            if !emit(Ok(Listed::Objects(objects))) {
+                return;
+            }
+        }
     }
 
-    /// Lists one folder's entries in name order, folders' contents in place (as a sorted
-    /// recursive walk yields them); sibling entries are looked at in parallel.
+    /// Lists one folder's entries, sibling entries in parallel; with `defer`, day folders are
+    /// noted in `out.days` instead of read.
     fn walk(
         &self,
         dir: &Path,
         entries: std::fs::ReadDir,
-        ancestors: &[Ancestor],
-        out: &mut Listing,
+        chain: &Arc<Chain>,
+        out: &mut Found,
+        defer: bool,
     ) {
         use rayon::prelude::*;
         let mut found = Vec::new();
@@ -163,22 +309,24 @@ impl LocalSource {
                 Err(e) => out.errors.push(unlisted(dir, e)),
             }
         }
+        // Name order: the same errors in the same order whatever the file system.
         found.sort_by_key(|e| e.file_name());
-        let parts: Vec<Listing> = found
+        let parts: Vec<Found> = found
             .par_iter()
             .map(|entry| {
-                let mut part = Listing::default();
-                self.visit(entry, ancestors, &mut part);
+                let mut part = Found::default();
+                self.visit(entry, chain, &mut part, defer);
                 part
             })
             .collect();
         for part in parts {
             out.objects.extend(part.objects);
             out.errors.extend(part.errors);
+            out.days.extend(part.days);
         }
     }
 
-    fn visit(&self, entry: &std::fs::DirEntry, ancestors: &[Ancestor], out: &mut Listing) {
+    fn visit(&self, entry: &std::fs::DirEntry, chain: &Arc<Chain>, out: &mut Found, defer: bool) {
         let path = entry.path();
         // Links are followed; anything else is looked at through the folder's handle, without
         // walking the whole path again.
@@ -207,7 +355,7 @@ impl LocalSource {
             return;
         }
         let here = Ancestor::of(&path, &meta);
-        if let Some(a) = ancestors.iter().find(|a| a.same(&here)) {
+        if let Some(a) = chain.find(&here) {
             let loop_found = std::io::Error::other(format!(
                 "a link back to its ancestor {} (a file system loop)",
                 a.path.display()
@@ -215,12 +363,16 @@ impl LocalSource {
             out.errors.push(unlisted(&path, loop_found));
             return;
         }
+        let below = Arc::new(Chain {
+            here,
+            up: Some(chain.clone()),
+        });
+        if defer && let Some(day) = layout::parse_key(&path.to_string_lossy()).date {
+            out.days.push((day, path, below));
+            return;
+        }
         match std::fs::read_dir(&path) {
-            Ok(entries) => {
-                let mut below = ancestors.to_vec();
-                below.push(here);
-                self.walk(&path, entries, &below, out);
-            }
+            Ok(entries) => self.walk(&path, entries, &below, out, defer),
             Err(e) => out.errors.push(unlisted(&path, e)),
         }
     }
@@ -262,7 +414,37 @@ fn unlisted(path: &Path, source: std::io::Error) -> (String, SourceError) {
     (at, SourceError::Io { path, source })
 }
 
-/// A folder above the one being walked, to notice links that lead back up.
+/// What a walk found.
+#[derive(Default)]
+struct Found {
+    objects: Vec<ObjectMeta>,
+    errors: Vec<(String, SourceError)>,
+    /// Day folders left to read: their day, path and chain of folders.
+    days: Vec<(layout::Day, PathBuf, Arc<Chain>)>,
+}
+
+/// A folder and the folders above it, to notice links that lead back up; shared between
+/// siblings, so a noted day folder costs one link.
+struct Chain {
+    here: Ancestor,
+    up: Option<Arc<Chain>>,
+}
+
+impl Chain {
+    /// The folder of this chain that is `other`, if any.
+    fn find(&self, other: &Ancestor) -> Option<&Ancestor> {
+        let mut at = Some(self);
+        while let Some(chain) = at {
+            if chain.here.same(other) {
+                return Some(&chain.here);
+            }
+            at = chain.up.as_deref();
+        }
+        None
+    }
+}
+
+/// A folder above the one being walked.
 #[derive(Debug, Clone)]
 struct Ancestor {
     path: PathBuf,
@@ -366,13 +548,20 @@ impl Source for LocalSource {
         self.root.display().to_string()
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Listing, SourceError>> {
+    fn list(&self) -> ListStream<'_> {
+        use futures::StreamExt;
         let this = self.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || this.list_sync())
-                .await
-                .map_err(|e| SourceError::Other(format!("listing task failed: {e}")))?
-        })
+        // Two parts ahead at most: the listing waits while the run is behind.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let started = std::thread::Builder::new()
+            .name("crosstrail-list".into())
+            .spawn(move || this.list_days(&mut |part| tx.blocking_send(part).is_ok()));
+        if let Err(e) = started {
+            let e = SourceError::Other(format!("cannot start the listing thread: {e}"));
+            return futures::stream::once(async move { Err(e) }).boxed();
+        }
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) })
+            .boxed()
     }
 
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>> {
@@ -413,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn folders_are_listed_in_name_order_whatever_the_threads() {
+    fn objects_are_listed_in_key_order_whatever_the_threads() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().canonicalize().expect("canonical");
         for f in ["b/2.json", "b/1.json", "a.json", "a/x/y.json", "c.json.gz"] {
@@ -422,8 +611,8 @@ mod tests {
         write(&root.join("lake/_crosstrail/manifest.json"));
         std::os::unix::fs::symlink(root.join("b"), root.join("link")).expect("symlink");
         let expected = [
-            "a/x/y.json",
             "a.json",
+            "a/x/y.json",
             "b/1.json",
             "b/2.json",
             "c.json.gz",
@@ -438,6 +627,54 @@ mod tests {
             assert_eq!(objects, expected, "{threads} threads");
             assert!(errors.is_empty(), "{errors:?}");
         }
+    }
+
+    #[test]
+    fn a_trail_is_listed_day_by_day_across_accounts_and_regions() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().canonicalize().expect("canonical");
+        for f in [
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/02/b.json.gz",
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/02/a.json.gz",
+            "AWSLogs/111111111111/CloudTrail/us-west-2/2024/03/01/c.json.gz",
+            "AWSLogs/222222222222/CloudTrail/us-east-1/2024/02/28/d.json.gz",
+            "AWSLogs/222222222222/CloudTrail/us-east-1/2024/03/01/e.json.gz",
+            "AWSLogs/222222222222/CloudTrail/us-east-1/2024/03/01/deeper/f.json.gz",
+            "exports/notes.json",
+        ] {
+            write(&root.join(f));
+        }
+        let source = LocalSource::new(&root, None).expect("source");
+        let mut parts = Vec::new();
+        source.list_days(&mut |part| {
+            match part.expect("listing") {
+                Listed::Objects(objects) => parts.push(
+                    objects
+                        .iter()
+                        .map(|o| o.key.rsplit('/').next().unwrap_or_default().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                Listed::Unlisted(at, e) => panic!("{at}: {e}"),
+            }
+            true
+        });
+        assert_eq!(
+            parts,
+            [
+                "d.json.gz",
+                "c.json.gz f.json.gz e.json.gz",
+                "a.json.gz b.json.gz",
+                "notes.json"
+            ]
+        );
+        // A receiver that stops taking parts ends the listing.
+        let mut taken = 0;
+        source.list_days(&mut |_| {
+            taken += 1;
+            false
+        });
+        assert_eq!(taken, 1);
     }
 
     #[test]
