@@ -489,14 +489,7 @@ impl Lake {
 
     /// The commit records' texts in an object store, by name, in commit order.
     fn remote_record_texts(&self, remote: &Remote) -> Result<Vec<(String, bytes::Bytes)>, Error> {
-        let dir = format!("{INTERNAL_DIR}/manifest/");
-        let mut rels: Vec<String> = remote
-            .list(&dir)?
-            .into_iter()
-            .map(|l| l.rel)
-            .filter(|r| r.ends_with(".json"))
-            .collect();
-        rels.sort();
+        let rels = remote_record_rels(remote)?;
         let texts = remote.get_many(&rels)?;
         Ok(rels.into_iter().zip(texts).collect())
     }
@@ -606,20 +599,13 @@ impl Lake {
         // whole held the manifest (measured: 267 -> 55 MiB of peak RSS for a run with nothing to
         // do on a lake of 403,200 objects).
         let count = match &self.remote {
-            Some(remote) => remote
-                .list(&format!("{INTERNAL_DIR}/manifest/"))?
-                .iter()
-                .filter(|l| l.rel.ends_with(".json"))
-                .count(),
+            Some(remote) => remote_record_rels(remote)?.len(),
             None => self.local_record_paths()?.len(),
         };
         if count <= CHECKPOINT_AFTER {
             return Ok(());
         }
         let records = self.commit_records()?;
-        if records.len() <= CHECKPOINT_AFTER {
-            return Ok(());
-        }
         let mut merged: HashMap<String, ObjectEntry> = HashMap::new();
         let mut last_ns = 0;
         for (_, r) in &records {
@@ -667,6 +653,18 @@ impl Lake {
         }
         Ok(m)
     }
+}
+
+/// The commit records in an object store, relative to the lake, in commit order.
+fn remote_record_rels(remote: &Remote) -> Result<Vec<String>, Error> {
+    let mut rels: Vec<String> = remote
+        .list(&format!("{INTERNAL_DIR}/manifest/"))?
+        .into_iter()
+        .map(|l| l.rel)
+        .filter(|r| r.ends_with(".json"))
+        .collect();
+    rels.sort();
+    Ok(rels)
 }
 
 fn now_ns() -> u128 {
