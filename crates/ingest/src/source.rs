@@ -69,12 +69,16 @@ impl Listing {
         use futures::StreamExt;
         let mut listing = Listing::default();
         while let Some(part) = stream.next().await {
-            match part? {
-                Listed::Objects(objects) => listing.objects.extend(objects),
-                Listed::Unlisted(at, e) => listing.errors.push((at, e)),
-            }
+            listing.add(part?);
         }
         Ok(listing)
+    }
+
+    fn add(&mut self, part: Listed) {
+        match part {
+            Listed::Objects(objects) => self.objects.extend(objects),
+            Listed::Unlisted(at, e) => self.errors.push((at, e)),
+        }
     }
 }
 
@@ -163,8 +167,7 @@ impl LocalSource {
         let mut failed = None;
         self.list_days(&mut |part| {
             match part {
-                Ok(Listed::Objects(objects)) => listing.objects.extend(objects),
-                Ok(Listed::Unlisted(at, e)) => listing.errors.push((at, e)),
+                Ok(part) => listing.add(part),
                 Err(e) => failed = Some(e),
             }
             true
@@ -264,10 +267,7 @@ impl LocalSource {
                         .par_iter()
                         .map(|(path, chain)| {
                             let mut found = Found::default();
-                            match std::fs::read_dir(path) {
-                                Ok(entries) => self.walk(path, entries, chain, &mut found, false),
-                                Err(e) => found.errors.push(unlisted(path, e)),
-                            }
+                            self.read_folder(path, chain, &mut found, false);
                             found
                         })
                         .collect()
@@ -371,9 +371,14 @@ impl LocalSource {
             out.days.push((day, path, below));
             return;
         }
-        match std::fs::read_dir(&path) {
-            Ok(entries) => self.walk(&path, entries, &below, out, defer),
-            Err(e) => out.errors.push(unlisted(&path, e)),
+        self.read_folder(&path, &below, out, defer);
+    }
+
+    /// Reads the folder at the end of `chain` (see [`LocalSource::walk`]).
+    fn read_folder(&self, path: &Path, chain: &Arc<Chain>, out: &mut Found, defer: bool) {
+        match std::fs::read_dir(path) {
+            Ok(entries) => self.walk(path, entries, chain, out, defer),
+            Err(e) => out.errors.push(unlisted(path, e)),
         }
     }
 
