@@ -387,7 +387,13 @@ impl S3Source {
         .await
     }
 
-    fn meta(&self, o: &aws_sdk_s3::types::Object, key: &str) -> ObjectMeta {
+    /// The object `o` at `key`, delivered on `date` (from the key, parsed once by the caller).
+    fn meta(
+        &self,
+        o: &aws_sdk_s3::types::Object,
+        key: &str,
+        date: Option<layout::Day>,
+    ) -> ObjectMeta {
         let size = o.size().map_or(0, |s| u64::try_from(s).unwrap_or(0));
         let version = match o.e_tag() {
             Some(etag) => format!("etag {} size {size}", etag.trim_matches('"')),
@@ -402,7 +408,7 @@ impl S3Source {
             version,
             size,
             kind: layout::classify(key),
-            date: layout::parse_key(key).date,
+            date,
         }
     }
 
@@ -573,17 +579,13 @@ impl<'a> Lister<'a> {
                 match plan(&dir, filter) {
                     Plan::Children(children) => {
                         for c in children {
-                            if filter.admits_dir(&c) && self.seen.insert(c.clone()) {
-                                self.queue.push(c);
-                            }
+                            self.enqueue(c);
                         }
                     }
                     plan => {
                         if plan == Plan::Delimited {
                             for g in guesses(&dir) {
-                                if filter.admits_dir(&g) && self.seen.insert(g.clone()) {
-                                    self.queue.push(g);
-                                }
+                                self.enqueue(g);
                             }
                         }
                         let id = self.add_cursor(dir, plan);
@@ -606,6 +608,13 @@ impl<'a> Lister<'a> {
             }
             self.waiting_ordered.pop();
             self.request(id);
+        }
+    }
+
+    /// Queues a folder to list, unless the filter leaves it out or it is queued already.
+    fn enqueue(&mut self, dir: String) {
+        if self.filter().admits_dir(&dir) && self.seen.insert(dir.clone()) {
+            self.queue.push(dir);
         }
     }
 
@@ -690,19 +699,16 @@ impl<'a> Lister<'a> {
         self.listed_once = true;
         let filter = self.filter();
         for p in page.common_prefixes() {
-            if let Some(p) = p.prefix()
-                && filter.admits_dir(p)
-                && self.seen.insert(p.to_string())
-            {
-                self.queue.push(p.to_string());
+            if let Some(p) = p.prefix() {
+                self.enqueue(p.to_string());
             }
         }
-        let to = filter.to;
         let mut stopped = false;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
+            let date = layout::parse_key(key).date;
             if cursor.ordered()
-                && let (Some(day), Some(to)) = (layout::parse_key(key).date, to)
+                && let (Some(day), Some(to)) = (date, filter.to)
                 && day > to
             {
                 stopped = true; // past the last day in range
@@ -714,7 +720,7 @@ impl<'a> Lister<'a> {
             if !filter.admits(key) {
                 continue;
             }
-            let meta = self.s3.meta(o, key);
+            let meta = self.s3.meta(o, key, date);
             if cursor.ordered()
                 && let Some(day) = meta.date
             {
