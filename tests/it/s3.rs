@@ -416,6 +416,26 @@ fn objects_of_day(bucket: &Path, day: u32, n: u64) {
     }
 }
 
+/// Serves `<root>/s3` with 20 ms added to every request and ingests `s3://<bucket>` into
+/// `<root>/lake`, which must take all `n` objects of one record each. Returns the server, for
+/// its log and counters.
+fn ingest_at_20_ms(root: &Path, bucket: &str, n: u64) -> Server {
+    let server = Server::start(&root.join("s3"));
+    server.faults.latency_ms.store(20, Ordering::Relaxed);
+    let lake = root.join("lake");
+    let r = s3_ingest(
+        &server,
+        &format!("s3://{bucket}"),
+        &lake,
+        &[],
+        Some((ACCESS_KEY, SECRET_KEY)),
+    );
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
+    assert_eq!(counts(&lake).events, n);
+    server
+}
+
 #[test]
 fn the_first_days_are_fetched_while_later_ones_are_still_listed() {
     // Four days of 600 objects in one region: its keys come in three pages of 1,000. Day 1 is
@@ -426,19 +446,7 @@ fn the_first_days_are_fetched_while_later_ones_are_still_listed() {
     for day in 1..=4 {
         objects_of_day(&bucket, day, 600);
     }
-    let server = Server::start(&tmp.path().join("s3"));
-    server.faults.latency_ms.store(20, Ordering::Relaxed);
-    let lake = tmp.path().join("lake");
-    let r = s3_ingest(
-        &server,
-        "s3://days",
-        &lake,
-        &[],
-        Some((ACCESS_KEY, SECRET_KEY)),
-    );
-    r.expect_code(0);
-    assert_eq!(objects_line(&r.stderr), [2_400, 2_400, 0, 0, 0], "{r}");
-    assert_eq!(counts(&lake).events, 2_400);
+    let server = ingest_at_20_ms(tmp.path(), "days", 2_400);
     let requests = server.requests();
     let pages = requests
         .iter()
@@ -524,19 +532,7 @@ fn a_slow_endpoint_gets_more_gets_in_flight_than_a_run_starts_with() {
     let tmp = tempdir();
     let n = 1_050;
     one_day_of_objects(&tmp.path().join("s3/slow"), n);
-    let server = Server::start(&tmp.path().join("s3"));
-    server.faults.latency_ms.store(20, Ordering::Relaxed);
-    let lake = tmp.path().join("lake");
-    let r = s3_ingest(
-        &server,
-        "s3://slow",
-        &lake,
-        &[],
-        Some((ACCESS_KEY, SECRET_KEY)),
-    );
-    r.expect_code(0);
-    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
-    assert_eq!(counts(&lake).events, n);
+    let server = ingest_at_20_ms(tmp.path(), "slow", n);
     let most = server.most_gets_in_flight.load(Ordering::Relaxed);
     assert!(
         most > 256,
