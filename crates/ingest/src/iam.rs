@@ -56,7 +56,7 @@ pub fn ingest_iam(lake: &Lake, paths: &[PathBuf]) -> Result<IamSummary, IngestEr
         files: paths.len() as u64,
         ..IamSummary::default()
     };
-    let manifest = lake.manifest().map_err(IngestError::Lake)?;
+    let ingested = lake.ingested().map_err(IngestError::Lake)?;
     let mut parsed = Vec::new();
     let mut entries = Vec::new();
     let mut all_unchanged = true;
@@ -74,7 +74,7 @@ pub fn ingest_iam(lake: &Lake, paths: &[PathBuf]) -> Result<IamSummary, IngestEr
                 continue;
             }
         };
-        all_unchanged &= manifest.is_done(&key, &version);
+        all_unchanged &= ingested.is_done(&key, &version);
         let mut entry = ObjectEntry {
             key,
             version,

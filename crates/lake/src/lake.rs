@@ -9,6 +9,8 @@
 //! <lake>/_crosstrail/lock                   held by the one writer
 //! <lake>/_crosstrail/staging/<txn>/...      files of transactions in flight
 //! <lake>/_crosstrail/manifest/<seq>-<txn>.json   one commit record per transaction
+//! <lake>/_crosstrail/manifest/<seq>-~checkpoint-<fold>-NNNNNN.json
+//!                                           the records folded, latest entry per object, in parts
 //! ```
 //!
 //! Commit protocol (crash-safe at every step, `kill -9` included):
@@ -43,6 +45,10 @@ pub const INTERNAL_DIR: &str = "_crosstrail";
 const FORMAT_VERSION: u32 = 1;
 /// Commit records above this count are folded into one checkpoint when a writer opens the lake.
 const CHECKPOINT_AFTER: usize = 256;
+/// Entries in one part of a checkpoint (about 400 bytes each as JSON, more when parsed).
+const CHECKPOINT_PART_OBJECTS: usize = 50_000;
+/// Commit records fetched at once from an object store.
+const RECORDS_AT_ONCE: usize = 16;
 
 /// What happened to one source object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,9 +145,27 @@ impl Ingested {
     }
 
     /// Reads one commit record into `self`, entry by entry.
-    fn read<'de, D: serde::Deserializer<'de>>(&mut self, record: D) -> Result<(), D::Error> {
-        record.deserialize_map(RecordObjects(self))
+    fn read(&mut self, record: &[u8]) -> Result<(), RecordError> {
+        visit_entries(record, |entry| self.apply(entry))?;
+        Ok(())
     }
+}
+
+/// Hands each entry of a commit record to `each`, in order, without holding the record;
+/// returns the record's commit time.
+fn visit_entries(
+    record: &[u8],
+    mut each: impl FnMut(EntryHead),
+) -> Result<u128, serde_json::Error> {
+    let mut committed_at_ns = 0;
+    serde::Deserializer::deserialize_map(
+        &mut serde_json::Deserializer::from_slice(record),
+        RecordObjects {
+            each: &mut each,
+            committed_at_ns: &mut committed_at_ns,
+        },
+    )?;
+    Ok(committed_at_ns)
 }
 
 /// 128 bits of the key: with 10^8 objects, a collision has a chance below 10^-22.
@@ -166,10 +190,13 @@ struct EntryHead {
     status: ObjectStatus,
 }
 
-/// Visits a commit record, handing each entry of its `objects` to [`Ingested::apply`].
-struct RecordObjects<'a>(&'a mut Ingested);
+/// Visits a commit record, handing each entry of its `objects` to `each`.
+struct RecordObjects<'a, F> {
+    each: &'a mut F,
+    committed_at_ns: &'a mut u128,
+}
 
-impl<'de> serde::de::Visitor<'de> for RecordObjects<'_> {
+impl<'de, F: FnMut(EntryHead)> serde::de::Visitor<'de> for RecordObjects<'_, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -179,7 +206,9 @@ impl<'de> serde::de::Visitor<'de> for RecordObjects<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if field == "objects" {
-                map.next_value_seed(EntryList(&mut *self.0))?;
+                map.next_value_seed(EntryList(&mut *self.each))?;
+            } else if field == "committed_at_ns" {
+                *self.committed_at_ns = map.next_value()?;
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
@@ -188,9 +217,9 @@ impl<'de> serde::de::Visitor<'de> for RecordObjects<'_> {
     }
 }
 
-struct EntryList<'a>(&'a mut Ingested);
+struct EntryList<'a, F>(&'a mut F);
 
-impl<'de> serde::de::DeserializeSeed<'de> for EntryList<'_> {
+impl<'de, F: FnMut(EntryHead)> serde::de::DeserializeSeed<'de> for EntryList<'_, F> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -198,7 +227,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for EntryList<'_> {
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for EntryList<'_> {
+impl<'de, F: FnMut(EntryHead)> serde::de::Visitor<'de> for EntryList<'_, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -207,7 +236,7 @@ impl<'de> serde::de::Visitor<'de> for EntryList<'_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(entry) = seq.next_element::<EntryHead>()? {
-            self.0.apply(entry);
+            (self.0)(entry);
         }
         Ok(())
     }
@@ -464,86 +493,88 @@ impl Lake {
     /// answers as [`Lake::manifest`]'s `is_done`, without holding the manifest.
     pub fn ingested(&self) -> Result<Ingested, Error> {
         let mut done = Ingested::default();
-        if let Some(remote) = &self.remote {
-            for (rel, bytes) in self.remote_record_texts(remote)? {
-                let mut parser = serde_json::Deserializer::from_slice(&bytes);
-                done.read(&mut parser).map_err(|source| Error::Manifest {
-                    path: remote.display(&rel),
-                    source,
-                })?;
-            }
-            return Ok(done);
-        }
-        for path in self.local_record_paths()? {
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let mut parser = serde_json::Deserializer::from_reader(
-                std::io::BufReader::with_capacity(1 << 16, file),
-            );
-            done.read(&mut parser).map_err(|source| Error::Manifest {
-                path: path.clone(),
-                source,
-            })?;
-        }
+        self.each_record(&self.record_names()?, |_, text| done.read(text))?;
         Ok(done)
     }
 
-    /// The commit records' texts in an object store, by name, in commit order.
-    fn remote_record_texts(&self, remote: &Remote) -> Result<Vec<(String, bytes::Bytes)>, Error> {
-        let rels = remote_record_rels(remote)?;
-        let texts = remote.get_many(&rels)?;
-        Ok(rels.into_iter().zip(texts).collect())
-    }
-
-    /// The commit records' files on local disk, in commit order.
-    fn local_record_paths(&self) -> Result<Vec<PathBuf>, Error> {
+    /// The names of the commit records (checkpoint parts included), in commit order.
+    fn record_names(&self) -> Result<Vec<String>, Error> {
+        if let Some(remote) = &self.remote {
+            let rels = remote_record_rels(remote)?;
+            return Ok(rels.iter().map(|r| record_name(r).to_string()).collect());
+        }
         let dir = self.manifest_dir();
-        let mut names: Vec<PathBuf> = fs::read_dir(&dir)
+        let mut names: Vec<String> = fs::read_dir(&dir)
             .map_err(|e| Error::io(&dir, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json"))
             // `.tmp-*` files are commit records a killed writer did not finish: not commits.
-            .filter(|p| {
-                !p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-            })
+            .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
         Ok(names)
     }
 
-    /// The commit records, by name, in commit order.
-    fn commit_records(&self) -> Result<Vec<(String, CommitRecord)>, Error> {
-        if let Some(remote) = &self.remote {
-            let mut out = Vec::new();
-            for (rel, bytes) in self.remote_record_texts(remote)? {
-                let record: CommitRecord =
-                    serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
-                        path: remote.display(&rel),
-                        source,
-                    })?;
-                let name = rel.rsplit('/').next().unwrap_or_default().to_string();
-                out.push((name, record));
+    /// Calls `f` with each of the commit records `names`, in order, one at a time (a few at a
+    /// time from an object store): a record holds one transaction's objects or one part of a
+    /// checkpoint, so memory is bounded by a record, not by the manifest.
+    fn each_record(
+        &self,
+        names: &[String],
+        mut f: impl FnMut(&str, &[u8]) -> Result<(), RecordError>,
+    ) -> Result<(), Error> {
+        let named = |path: PathBuf| {
+            move |e| match e {
+                RecordError::Parse(source) => Error::Manifest { path, source },
+                RecordError::Lake(e) => e,
             }
-            return Ok(out);
+        };
+        if let Some(remote) = &self.remote {
+            for window in names.chunks(RECORDS_AT_ONCE) {
+                let rels: Vec<String> = window.iter().map(|n| record_rel(n)).collect();
+                for ((name, rel), text) in window.iter().zip(&rels).zip(remote.get_many(&rels)?) {
+                    f(name, &text).map_err(named(remote.display(rel)))?;
+                }
+            }
+            return Ok(());
         }
-        let names = self.local_record_paths()?;
-        let mut out = Vec::with_capacity(names.len());
-        for path in names {
-            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            let record: CommitRecord =
-                serde_json::from_slice(&bytes).map_err(|source| Error::Manifest {
-                    path: path.clone(),
-                    source,
-                })?;
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            out.push((name, record));
+        let dir = self.manifest_dir();
+        for name in names {
+            let path = dir.join(name);
+            let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            f(name, &text).map_err(named(path))?;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Calls `f` with each commit record whole, in commit order, one at a time.
+    fn each_commit_record(
+        &self,
+        mut f: impl FnMut(&str, CommitRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.each_record(&self.record_names()?, |name, text| {
+            f(name, serde_json::from_slice(text)?).map_err(RecordError::Lake)
+        })
+    }
+
+    /// The transactions that committed, with the files each one lands.
+    fn committed_files(&self) -> Result<HashMap<String, Vec<StagedFile>>, Error> {
+        /// The part of a record that says what it lands; its objects are skipped.
+        #[derive(Deserialize)]
+        struct Landed {
+            txn: String,
+            #[serde(default)]
+            files: Vec<StagedFile>,
+        }
+        let mut landed = HashMap::new();
+        self.each_record(&self.record_names()?, |_, text| {
+            let record: Landed = serde_json::from_slice(text)?;
+            if !record.files.is_empty() {
+                landed.insert(record.txn, record.files);
+            }
+            Ok(())
+        })?;
+        Ok(landed)
     }
 
     fn recover(&self) -> Result<(), Error> {
@@ -556,11 +587,11 @@ impl Lake {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         if !pending.is_empty() {
-            let records = self.commit_records()?;
+            let committed = self.committed_files()?;
             for dir in pending {
                 let txn = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                match records.iter().find(|(_, r)| r.txn == txn) {
-                    Some((_, r)) => self.roll_forward(&dir, &r.files)?,
+                match committed.get(txn) {
+                    Some(files) => self.roll_forward(&dir, files)?,
                     None => remove_dir_all(&dir)?,
                 }
             }
@@ -572,16 +603,16 @@ impl Lake {
         let prefix = format!("{INTERNAL_DIR}/staging/");
         let staged = remote.list(&prefix)?;
         if !staged.is_empty() {
-            let records = self.commit_records()?;
+            let committed = self.committed_files()?;
             let mut by_txn: HashMap<String, Vec<crate::remote::Listed>> = HashMap::new();
             for l in staged {
                 let txn = l.rel[prefix.len()..].split('/').next().unwrap_or_default();
                 by_txn.entry(txn.to_string()).or_default().push(l);
             }
             for (txn, listed) in by_txn {
-                match records.iter().find(|(_, r)| r.txn == txn) {
-                    Some((_, r)) => {
-                        let paths: Vec<String> = r.files.iter().map(|f| f.path.clone()).collect();
+                match committed.get(&txn) {
+                    Some(files) => {
+                        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
                         remote_roll_forward(remote, &txn, &paths)?;
                     }
                     None if listed.iter().all(Remote::abandoned) => {
@@ -595,47 +626,69 @@ impl Lake {
     }
 
     fn checkpoint_if_large(&self) -> Result<(), Error> {
-        // Count before reading: each open of a lake comes here, and reading every record
-        // whole held the manifest (measured: 267 -> 55 MiB of peak RSS for a run with nothing to
-        // do on a lake of 403,200 objects).
-        let count = match &self.remote {
-            Some(remote) => remote_record_rels(remote)?.len(),
-            None => self.local_record_paths()?.len(),
-        };
-        if count <= CHECKPOINT_AFTER {
+        // Count before reading: each open of a lake comes here. The parts of the last
+        // checkpoint do not count: a manifest of millions of objects has hundreds of them.
+        let names = self.record_names()?;
+        let commits = names.iter().filter(|n| !is_checkpoint(n)).count();
+        if commits <= CHECKPOINT_AFTER {
             return Ok(());
         }
-        let records = self.commit_records()?;
-        let mut merged: HashMap<String, ObjectEntry> = HashMap::new();
+        self.fold(&names, CHECKPOINT_PART_OBJECTS)
+    }
+
+    /// Folds the commit records `names` into a checkpoint: the latest entry of each object,
+    /// in parts of `part_objects` entries, then removes the records folded. Two passes, a
+    /// record at a time: the first finds where each key's latest entry is (24 bytes an
+    /// object), the second writes those entries out. A fold cut short leaves the records it
+    /// folds and some parts, which repeat their latest entries: the same manifest.
+    fn fold(&self, names: &[String], part_objects: usize) -> Result<(), Error> {
+        let mut latest: HashMap<[u64; 2], (u32, u32)> = HashMap::new();
         let mut last_ns = 0;
-        for (_, r) in &records {
-            last_ns = last_ns.max(r.committed_at_ns);
-            for o in &r.objects {
-                merged.insert(o.key.clone(), o.clone());
+        let mut record = 0u32;
+        self.each_record(names, |_, text| {
+            let mut entry = 0u32;
+            let ns = visit_entries(text, |e| {
+                latest.insert(key_hash(&e.key), (record, entry));
+                entry += 1;
+            })?;
+            last_ns = last_ns.max(ns);
+            record += 1;
+            Ok(())
+        })?;
+        // Parts sort after every record they fold in, before any later commit (same ns, then
+        // `~`). Their names are new: a part of an earlier fold cut short may be among the
+        // records still to read.
+        let fold = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        let part_name = |n: usize| format!("{last_ns:020}-~checkpoint-{fold}-{n:06}.json");
+        let mut written = Vec::new();
+        let mut part = Vec::new();
+        let mut record = 0u32;
+        self.each_record(names, |_, text| {
+            let r: CommitRecord = serde_json::from_slice(text)?;
+            for (entry, o) in (0u32..).zip(r.objects) {
+                if latest.get(&key_hash(&o.key)) == Some(&(record, entry)) {
+                    part.push(o);
+                }
+                if part.len() >= part_objects {
+                    let name = part_name(written.len());
+                    self.write_checkpoint_part(&name, last_ns, std::mem::take(&mut part))
+                        .map_err(RecordError::Lake)?;
+                    written.push(name);
+                }
             }
+            record += 1;
+            Ok(())
+        })?;
+        if !part.is_empty() || written.is_empty() {
+            let name = part_name(written.len());
+            self.write_checkpoint_part(&name, last_ns, part)?;
+            written.push(name);
         }
-        let mut objects: Vec<ObjectEntry> = merged.into_values().collect();
-        objects.sort_by(|a, b| a.key.cmp(&b.key));
-        let record = CommitRecord {
-            txn: "checkpoint".into(),
-            committed_at_ns: last_ns,
-            files: Vec::new(),
-            objects,
-        };
-        let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
-        // Sorts after every record it folds in, before any later commit (same ns + suffix).
-        let name = format!("{last_ns:020}-~checkpoint.json");
-        let folded = records.into_iter().map(|(n, _)| n).filter(|n| *n != name);
+        let folded = names.iter().filter(|n| !written.contains(n));
         if let Some(remote) = &self.remote {
             // Concurrent writers may fold at once: each checkpoint holds all it deletes.
-            remote.put(&format!("{INTERNAL_DIR}/manifest/{name}"), text, false)?;
-            return remote.delete(
-                folded
-                    .map(|n| format!("{INTERNAL_DIR}/manifest/{n}"))
-                    .collect(),
-            );
+            return remote.delete(folded.map(|n| record_rel(n)).collect());
         }
-        write_atomic(&self.manifest_dir().join(&name), &text)?;
         for n in folded {
             let path = self.manifest_dir().join(n);
             fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
@@ -643,16 +696,65 @@ impl Lake {
         sync_dir(&self.manifest_dir())
     }
 
+    fn write_checkpoint_part(
+        &self,
+        name: &str,
+        committed_at_ns: u128,
+        objects: Vec<ObjectEntry>,
+    ) -> Result<(), Error> {
+        let record = CommitRecord {
+            txn: "checkpoint".into(),
+            committed_at_ns,
+            files: Vec::new(),
+            objects,
+        };
+        let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(e.to_string()))?;
+        match &self.remote {
+            Some(remote) => remote.put(&record_rel(name), text, false).map(drop),
+            None => write_atomic(&self.manifest_dir().join(name), &text),
+        }
+    }
+
     /// Reads the manifest: the latest entry of every object.
     pub fn manifest(&self) -> Result<Manifest, Error> {
         let mut m = Manifest::default();
-        for (_, r) in self.commit_records()? {
+        self.each_commit_record(|_, r| {
             for o in r.objects {
                 m.objects.insert(o.key.clone(), o);
             }
-        }
+            Ok(())
+        })?;
         Ok(m)
     }
+}
+
+/// Why a commit record could not be taken in.
+enum RecordError {
+    /// It is not a commit record.
+    Parse(serde_json::Error),
+    /// What was done with it failed.
+    Lake(Error),
+}
+
+impl From<serde_json::Error> for RecordError {
+    fn from(e: serde_json::Error) -> Self {
+        RecordError::Parse(e)
+    }
+}
+
+/// A commit record's name, from its path relative to the lake.
+fn record_name(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or_default()
+}
+
+/// A commit record's path relative to the lake, from its name.
+fn record_rel(name: &str) -> String {
+    format!("{INTERNAL_DIR}/manifest/{name}")
+}
+
+/// Whether a commit record is a part of a checkpoint (`~checkpoint.json` before parts).
+fn is_checkpoint(name: &str) -> bool {
+    name.contains("-~checkpoint")
 }
 
 /// The commit records in an object store, relative to the lake, in commit order.
@@ -873,5 +975,77 @@ mod tests {
         .expect("write");
         let error = lake.ingested().expect_err("broken record").to_string();
         assert!(error.contains("99999999999999999999-z.json"), "{error}");
+    }
+
+    #[test]
+    fn a_checkpoint_in_parts_holds_the_same_manifest() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(tmp.path()).expect("lake");
+        use ObjectStatus::{Failed, Ingested as Done};
+        let commit = |c: usize| {
+            // 5 entries over 23 keys: keys come back with new versions, some fail.
+            let objects = (0..5)
+                .map(|i| {
+                    let status = if (c + i).is_multiple_of(4) {
+                        Failed
+                    } else {
+                        Done
+                    };
+                    entry(
+                        &format!("k{}", (c * 7 + i * 3) % 23),
+                        &format!("v{c}"),
+                        status,
+                    )
+                })
+                .collect();
+            let txn = lake.begin().expect("txn");
+            lake.commit(txn, Vec::new(), objects).expect("commit");
+        };
+        (0..40).for_each(commit);
+        let before = lake.manifest().expect("manifest").objects;
+        assert_eq!(before.len(), 23);
+        let answers = |lake: &Lake| {
+            let ingested = lake.ingested().expect("ingested");
+            (0..23)
+                .flat_map(|k| (0..41).map(move |v| (format!("k{k}"), format!("v{v}"))))
+                .filter(|(k, v)| ingested.is_done(k, v))
+                .collect::<Vec<_>>()
+        };
+        let done = answers(&lake);
+        assert!(done.len() > 10, "{done:?}");
+
+        // A fold cut short: two parts written beside the records it folds.
+        let names = lake.record_names().expect("names");
+        let all: Vec<ObjectEntry> = before.values().cloned().collect();
+        let last_ns = names
+            .iter()
+            .map(|n| n[..20].parse::<u128>().expect("ns"))
+            .max();
+        for (n, part) in all.chunks(7).take(2).enumerate() {
+            let ns = last_ns.expect("records");
+            let name = format!("{ns:020}-~checkpoint-cutshort0000-{n:06}.json");
+            lake.write_checkpoint_part(&name, 0, part.to_vec())
+                .expect("part");
+        }
+        assert_eq!(lake.manifest().expect("manifest").objects, before);
+        assert_eq!(answers(&lake), done);
+
+        // The fold itself: 23 objects in parts of 7 are 4 parts, nothing else left.
+        lake.fold(&lake.record_names().expect("names"), 7)
+            .expect("fold");
+        let names = lake.record_names().expect("names");
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(names.iter().all(|n| is_checkpoint(n)), "{names:?}");
+        assert_eq!(lake.manifest().expect("manifest").objects, before);
+        assert_eq!(answers(&lake), done);
+
+        // Later commits come after the checkpoint, and the next fold replaces its parts.
+        (40..45).for_each(commit);
+        let before = lake.manifest().expect("manifest").objects;
+        lake.fold(&lake.record_names().expect("names"), 10)
+            .expect("fold");
+        let names = lake.record_names().expect("names");
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(lake.manifest().expect("manifest").objects, before);
     }
 }
