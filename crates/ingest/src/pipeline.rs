@@ -163,8 +163,17 @@ pub enum IngestError {
 
 struct Fetched {
     meta: ObjectMeta,
-    result: Result<Bytes, SourceError>,
-    _permit: OwnedSemaphorePermit,
+    body: Body,
+    /// The object's share of the bytes in flight, held until it is processed.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// An object's bytes as handed to a worker.
+enum Body {
+    /// Fetched, or why not.
+    Fetched(Result<Bytes, SourceError>),
+    /// To be read by the worker from this source (see [`Source::reads_in_worker`]).
+    Read(Arc<dyn Source>),
 }
 
 /// Ingests every new or changed object of `sources` into `lake`.
@@ -184,6 +193,12 @@ pub fn ingest(
     // What is already in the lake, as hashes: a run checks each listed object against it.
     let done = lake.ingested().map_err(IngestError::Lake)?;
     let threads = options.threads.max(1);
+    // Files on local disk are read by the workers when they take every core: a thread
+    // reading ahead then only takes turns with them (300 MB bench, 2 cores: 2 threads 1.22 ->
+    // 1.16 s). With a core to spare, the fetch thread reads ahead on it (1 thread: 2.06 ->
+    // 1.9 s).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let read_in_workers = threads >= cores;
     let (tx, rx) = mpsc::channel::<Vec<Fetched>>(threads * 2);
     let rx = Mutex::new(rx);
     let abort = AtomicBool::new(false);
@@ -195,7 +210,7 @@ pub fn ingest(
                 let (work_tx, work_rx) = mpsc::channel(2);
                 let (listed, ()) = tokio::join!(
                     list_work(sources, &done, options, observer, work_tx),
-                    fetch_all(sources, work_rx, tx, options, &abort)
+                    fetch_all(sources, work_rx, tx, options, &abort, read_in_workers)
                 );
                 listed
             })
@@ -381,6 +396,7 @@ async fn fetch_all(
     tx: mpsc::Sender<Vec<Fetched>>,
     options: &IngestOptions,
     abort: &AtomicBool,
+    read_in_workers: bool,
 ) {
     const UNIT: u64 = 1024;
     let total = u32::try_from(options.max_bytes_in_flight.div_ceil(UNIT))
@@ -394,6 +410,14 @@ async fn fetch_all(
     let fetch = |(source, meta): (usize, ObjectMeta)| {
         let budget = budget.clone();
         let source = sources[source].clone();
+        if read_in_workers && source.reads_in_worker() {
+            let read = Fetched {
+                meta,
+                body: Body::Read(source),
+                _permit: None,
+            };
+            return futures::future::Either::Left(std::future::ready(read));
+        }
         let task = tokio::spawn(async move {
             let units = u32::try_from(meta.size.div_ceil(UNIT))
                 .unwrap_or(u32::MAX)
@@ -405,17 +429,17 @@ async fn fetch_all(
             let result = source.fetch(&meta).await;
             Fetched {
                 meta,
-                result,
-                _permit: permit,
+                body: Body::Fetched(result),
+                _permit: Some(permit),
             }
         });
-        async move {
+        futures::future::Either::Right(async move {
             match task.await {
                 Ok(fetched) => fetched,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_) => unreachable!("fetch tasks are not cancelled while awaited"),
             }
-        }
+        })
     };
     // The part of the listing being fetched, and whether more may come.
     let mut queued = Vec::new().into_iter();
@@ -528,6 +552,9 @@ const LATENCY_BOUND: Duration = Duration::from_millis(5);
 /// Fetched objects handed to a worker at most at once.
 const HANDOVER_OBJECTS: usize = 32;
 
+/// A read buffer larger than this (a large object was read) is given back rather than kept.
+const READ_KEEP_BYTES: usize = 16 << 20;
+
 /// Objects in one transaction, at most. Each holds its manifest entry (key, version, files:
 /// 300-600 bytes) until the commit, which writes them out as JSON: with small objects the
 /// entries, not the data, filled memory. Measured on 403,200 objects of 530 bytes (127 MB)
@@ -581,6 +608,8 @@ fn worker(
     let mut chunk: Option<Chunk> = None;
     // Inflated content of the object being read, reused from object to object.
     let mut inflate_buf = Vec::new();
+    // The object as stored, when the worker reads it (local files), reused likewise.
+    let mut read_buf = Vec::new();
     let mut batch: std::vec::IntoIter<Fetched> = Vec::new().into_iter();
     loop {
         if abort.load(Ordering::SeqCst) {
@@ -615,9 +644,18 @@ fn worker(
         let name = display(&meta.key);
         let name = name.as_str();
         builder.start_object(name);
-        let outcome = match &fetched.result {
-            Ok(bytes) => process(bytes, &mut builder, options, &mut inflate_buf),
-            Err(e) => Err(e.reason()),
+        let outcome = match &fetched.body {
+            Body::Fetched(Ok(bytes)) => process(bytes, &mut builder, options, &mut inflate_buf),
+            Body::Fetched(Err(e)) => Err(e.reason()),
+            Body::Read(source) => {
+                if read_buf.capacity() > READ_KEEP_BYTES {
+                    read_buf = Vec::new();
+                }
+                match source.read(meta, &mut read_buf) {
+                    Ok(()) => process(&read_buf, &mut builder, options, &mut inflate_buf),
+                    Err(e) => Err(e.reason()),
+                }
+            }
         };
         summary.bytes_read += meta.size;
         let mut entry = ObjectEntry {

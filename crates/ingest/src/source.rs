@@ -112,6 +112,21 @@ pub trait Source: Send + Sync {
     fn list(&self) -> ListStream<'_>;
     /// The bytes of one object, as stored.
     fn fetch<'a>(&'a self, object: &'a ObjectMeta) -> BoxFuture<'a, Result<Bytes, SourceError>>;
+    /// Whether the worker that parses an object may read it too, with [`Source::read`], rather
+    /// than have it fetched ahead: for files on local disk, where a read is a copy out of the
+    /// page cache. When the workers take every core, the copy then lands in the cache of the
+    /// core that parses it, and no fetching thread takes turns with them.
+    fn reads_in_worker(&self) -> bool {
+        false
+    }
+    /// Reads one object into `buf` (cleared first), blocking: see [`Source::reads_in_worker`].
+    fn read(&self, object: &ObjectMeta, buf: &mut Vec<u8>) -> Result<(), SourceError> {
+        let _ = buf;
+        Err(SourceError::Other(format!(
+            "{}: this source is fetched, not read in place",
+            object.key
+        )))
+    }
     /// The shortest round trip seen while listing, when the source has round trips: how long
     /// a fetch will take at least, whatever the CPU does.
     fn round_trip(&self) -> Option<std::time::Duration> {
@@ -579,6 +594,22 @@ impl Source for LocalSource {
                 .map(Bytes::from)
                 .map_err(|source| SourceError::Io { path, source })
         })
+    }
+
+    fn reads_in_worker(&self) -> bool {
+        true
+    }
+
+    fn read(&self, object: &ObjectMeta, buf: &mut Vec<u8>) -> Result<(), SourceError> {
+        use std::io::Read;
+        let path = key_path(&object.key);
+        buf.clear();
+        // The listed size, plus one byte to see the end without growing the buffer.
+        buf.reserve(usize::try_from(object.size).unwrap_or(0).saturating_add(1));
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_to_end(buf))
+            .map(drop)
+            .map_err(|source| SourceError::Io { path, source })
     }
 }
 
