@@ -305,7 +305,9 @@ async fn list_work(
     let mut heads: Vec<Option<Vec<ObjectMeta>>> = sources.iter().map(|_| None).collect();
     let mut ended = vec![false; sources.len()];
     // A key named twice (the same file through two paths on the command line) is read once:
-    // both come in the same day, so the keys of one day are enough to tell.
+    // both come in the same day, so the keys of one day are enough to tell. One source lists
+    // each key once: no set to hold (a day of a wide trail is millions of keys).
+    let named_twice_possible = sources.len() > 1;
     let mut day = None;
     let mut seen: HashSet<String> = HashSet::new();
     loop {
@@ -364,7 +366,7 @@ async fn list_work(
                 day = Some(meta.date);
                 seen.clear();
             }
-            if !seen.insert(meta.key.clone()) {
+            if named_twice_possible && !seen.insert(meta.key.clone()) {
                 continue;
             }
             summary.objects_listed += 1;
