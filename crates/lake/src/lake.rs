@@ -569,9 +569,7 @@ impl Lake {
         let mut landed = HashMap::new();
         self.each_record(&self.record_names()?, |_, text| {
             let record: Landed = serde_json::from_slice(text)?;
-            if !record.files.is_empty() {
-                landed.insert(record.txn, record.files);
-            }
+            landed.insert(record.txn, record.files);
             Ok(())
         })?;
         Ok(landed)
