@@ -493,7 +493,7 @@ impl Lake {
     /// answers as [`Lake::manifest`]'s `is_done`, without holding the manifest.
     pub fn ingested(&self) -> Result<Ingested, Error> {
         let mut done = Ingested::default();
-        self.each_record(&self.record_names()?, |_, text| done.read(text))?;
+        self.each_record(&self.record_names()?, |text| done.read(text))?;
         Ok(done)
     }
 
@@ -521,7 +521,7 @@ impl Lake {
     fn each_record(
         &self,
         names: &[String],
-        mut f: impl FnMut(&str, &[u8]) -> Result<(), RecordError>,
+        mut f: impl FnMut(&[u8]) -> Result<(), RecordError>,
     ) -> Result<(), Error> {
         let named = |path: PathBuf| {
             move |e| match e {
@@ -532,8 +532,8 @@ impl Lake {
         if let Some(remote) = &self.remote {
             for window in names.chunks(RECORDS_AT_ONCE) {
                 let rels: Vec<String> = window.iter().map(|n| record_rel(n)).collect();
-                for ((name, rel), text) in window.iter().zip(&rels).zip(remote.get_many(&rels)?) {
-                    f(name, &text).map_err(named(remote.display(rel)))?;
+                for (rel, text) in rels.iter().zip(remote.get_many(&rels)?) {
+                    f(&text).map_err(named(remote.display(rel)))?;
                 }
             }
             return Ok(());
@@ -542,19 +542,9 @@ impl Lake {
         for name in names {
             let path = dir.join(name);
             let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            f(name, &text).map_err(named(path))?;
+            f(&text).map_err(named(path))?;
         }
         Ok(())
-    }
-
-    /// Calls `f` with each commit record whole, in commit order, one at a time.
-    fn each_commit_record(
-        &self,
-        mut f: impl FnMut(&str, CommitRecord) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        self.each_record(&self.record_names()?, |name, text| {
-            f(name, serde_json::from_slice(text)?).map_err(RecordError::Lake)
-        })
     }
 
     /// The transactions that committed, with the files each one lands.
@@ -567,7 +557,7 @@ impl Lake {
             files: Vec<StagedFile>,
         }
         let mut landed = HashMap::new();
-        self.each_record(&self.record_names()?, |_, text| {
+        self.each_record(&self.record_names()?, |text| {
             let record: Landed = serde_json::from_slice(text)?;
             landed.insert(record.txn, record.files);
             Ok(())
@@ -643,7 +633,7 @@ impl Lake {
         let mut latest: HashMap<[u64; 2], (u32, u32)> = HashMap::new();
         let mut last_ns = 0;
         let mut record = 0u32;
-        self.each_record(names, |_, text| {
+        self.each_record(names, |text| {
             let mut entry = 0u32;
             let ns = visit_entries(text, |e| {
                 latest.insert(key_hash(&e.key), (record, entry));
@@ -661,7 +651,7 @@ impl Lake {
         let mut written = Vec::new();
         let mut part = Vec::new();
         let mut record = 0u32;
-        self.each_record(names, |_, text| {
+        self.each_record(names, |text| {
             let r: CommitRecord = serde_json::from_slice(text)?;
             for (entry, o) in (0u32..).zip(r.objects) {
                 if latest.get(&key_hash(&o.key)) == Some(&(record, entry)) {
@@ -716,7 +706,8 @@ impl Lake {
     /// Reads the manifest: the latest entry of every object.
     pub fn manifest(&self) -> Result<Manifest, Error> {
         let mut m = Manifest::default();
-        self.each_commit_record(|_, r| {
+        self.each_record(&self.record_names()?, |text| {
+            let r: CommitRecord = serde_json::from_slice(text)?;
             for o in r.objects {
                 m.objects.insert(o.key.clone(), o);
             }
