@@ -410,7 +410,6 @@ async fn fetch_all(
     // worker finishing a day's files takes a while). As futures polled by this loop only, the
     // fetches stood still meanwhile, and with a source's latency the workers then ran dry.
     let fetch = |(source, meta): (usize, ObjectMeta)| {
-        let budget = budget.clone();
         let source = sources[source].clone();
         if read_in_workers && source.reads_in_worker() {
             let read = Fetched {
@@ -420,6 +419,7 @@ async fn fetch_all(
             };
             return futures::future::Either::Left(std::future::ready(read));
         }
+        let budget = budget.clone();
         let task = tokio::spawn(async move {
             let units = u32::try_from(meta.size.div_ceil(UNIT))
                 .unwrap_or(u32::MAX)

@@ -589,10 +589,8 @@ impl Source for LocalSource {
         // blocking pool (what `tokio::fs::read` does) measured slower than the read itself,
         // and the worker pool, not this thread, is the bottleneck of a local ingest.
         Box::pin(async move {
-            let path = key_path(&object.key);
-            std::fs::read(&path)
-                .map(Bytes::from)
-                .map_err(|source| SourceError::Io { path, source })
+            let mut bytes = Vec::new();
+            self.read(object, &mut bytes).map(|()| Bytes::from(bytes))
         })
     }
 
