@@ -364,7 +364,7 @@ impl S3Source {
         delimiter: bool,
         start_after: Option<&str>,
         token: Option<&str>,
-    ) -> Result<ListObjectsV2Output, String> {
+    ) -> Result<Page, String> {
         let client = self.client().map_err(|e| e.reason())?.clone();
         self.retrying(|| {
             let client = client.clone();
@@ -381,35 +381,10 @@ impl S3Source {
                 let page = request.send().await.map_err(|e| classify(&e))?;
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
-                Ok(page)
+                Ok(Page::from(page))
             }
         })
         .await
-    }
-
-    /// The object `o` at `key`, delivered on `date` (from the key, parsed once by the caller).
-    fn meta(
-        &self,
-        o: &aws_sdk_s3::types::Object,
-        key: &str,
-        date: Option<layout::Day>,
-    ) -> ObjectMeta {
-        let size = o.size().map_or(0, |s| u64::try_from(s).unwrap_or(0));
-        let version = match o.e_tag() {
-            Some(etag) => format!("etag {} size {size}", etag.trim_matches('"')),
-            // S3 always sends ETags; some compatible stores do not.
-            None => format!(
-                "size {size} modified {}",
-                o.last_modified().map_or(0, |t| t.as_nanos())
-            ),
-        };
-        ObjectMeta {
-            key: self.url(key),
-            version,
-            size,
-            kind: layout::classify(key),
-            date,
-        }
     }
 
     async fn get(&self, object: &ObjectMeta) -> Result<Bytes, SourceError> {
@@ -469,6 +444,105 @@ impl S3Source {
     }
 }
 
+/// What a listing uses of one ListObjectsV2 page.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    pub(crate) objects: Vec<Entry>,
+    /// The folders beside them (a delimiter listing).
+    pub(crate) prefixes: Vec<String>,
+    /// The continuation token of the next page, when the listing goes on.
+    pub(crate) next: Option<String>,
+}
+
+/// One object of a [`Page`].
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) key: String,
+    pub(crate) size: u64,
+    /// As listed, quotes included (S3 always sends one; some compatible stores do not).
+    pub(crate) etag: Option<String>,
+    /// Nanoseconds since the epoch.
+    pub(crate) modified_ns: i128,
+}
+
+impl From<ListObjectsV2Output> for Page {
+    fn from(page: ListObjectsV2Output) -> Page {
+        let next = match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => Some(t.to_string()),
+            _ => None,
+        };
+        Page {
+            prefixes: page
+                .common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string))
+                .collect(),
+            objects: page
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| {
+                    Some(Entry {
+                        size: o.size().map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+                        modified_ns: o.last_modified().map_or(0, |t| t.as_nanos()),
+                        etag: o.e_tag,
+                        key: o.key?,
+                    })
+                })
+                .collect(),
+            next,
+        }
+    }
+}
+
+/// The object `e` of bucket `bucket`, delivered on `date` (from the key, parsed once by the
+/// caller).
+fn meta(bucket: &str, e: &Entry, date: Option<layout::Day>) -> ObjectMeta {
+    let size = e.size;
+    let version = match &e.etag {
+        Some(etag) => format!("etag {} size {size}", etag.trim_matches('"')),
+        None => format!("size {size} modified {}", e.modified_ns),
+    };
+    ObjectMeta {
+        key: format!("s3://{bucket}/{}", e.key),
+        version,
+        size,
+        kind: layout::classify(&e.key),
+        date,
+    }
+}
+
+/// Where a [`Lister`] gets its pages: the bucket, or a stand-in in tests.
+trait Pages: Sync {
+    /// The bucket's name.
+    fn bucket(&self) -> &str;
+    /// One page of the keys under `prefix` (with `/` as delimiter or flat), after
+    /// `start_after` or from the continuation `token`.
+    fn page<'a>(
+        &'a self,
+        prefix: &'a str,
+        delimiter: bool,
+        start_after: Option<&'a str>,
+        token: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page, String>>;
+}
+
+impl Pages for S3Source {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn page<'a>(
+        &'a self,
+        prefix: &'a str,
+        delimiter: bool,
+        start_after: Option<&'a str>,
+        token: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Page, String>> {
+        Box::pin(self.list_page(prefix, delimiter, start_after, token))
+    }
+}
+
 /// A folder being listed, a page at a time.
 struct Cursor {
     dir: String,
@@ -488,9 +562,11 @@ impl Cursor {
     }
 }
 
-/// Objects listed ahead of the day being handed out, at most (about 400 bytes each); past
-/// it, only the month listings furthest behind ask for pages. 32 listings of 1,000 keys fit
-/// three times over.
+/// Objects held by a listing, at most (about 400 bytes each), give or take a page per listing
+/// in flight. Past it, only the listings furthest behind ask for pages, and the day they are
+/// on is handed out as far as it is listed: one day of a wide organization trail (thousands of
+/// accounts and regions, millions of keys) comes in parts rather than whole. 32 listings of
+/// 1,000 keys fit three times over.
 const MAX_LISTED_AHEAD: usize = 100_000;
 
 /// The listing of one bucket prefix as a stream of days (see [`Source::list`]).
@@ -502,7 +578,10 @@ const MAX_LISTED_AHEAD: usize = 100_000;
 /// later pages are still being asked for. The next page goes to the listing furthest behind,
 /// so that days complete early and few objects wait.
 struct Lister<'a> {
-    s3: &'a S3Source,
+    pages: &'a dyn Pages,
+    filter: &'a LayoutFilter,
+    /// Objects held at most (see [`MAX_LISTED_AHEAD`]).
+    max_held: usize,
     /// Folders found and not yet planned.
     queue: Vec<String>,
     /// Folders queued so far: a guessed one is not listed again when its parent shows it.
@@ -512,11 +591,14 @@ struct Lister<'a> {
     cursors: HashMap<u64, Cursor>,
     waiting_ordered: BinaryHeap<Reverse<(layout::Day, u64)>>,
     waiting_other: Vec<u64>,
-    running: FuturesUnordered<BoxFuture<'a, (u64, Result<ListObjectsV2Output, String>)>>,
+    running: FuturesUnordered<BoxFuture<'a, (u64, Result<Page, String>)>>,
     dated: BTreeMap<layout::Day, Vec<ObjectMeta>>,
     undated: Vec<ObjectMeta>,
     buffered: usize,
-    /// The last day handed out.
+    /// The most objects held at once.
+    #[cfg(test)]
+    peak: usize,
+    /// The last day handed out whole.
     emitted: Option<layout::Day>,
     out: VecDeque<Result<Listed, SourceError>>,
     listed_once: bool,
@@ -524,11 +606,13 @@ struct Lister<'a> {
 }
 
 impl<'a> Lister<'a> {
-    fn new(s3: &'a S3Source) -> Self {
+    fn new(pages: &'a dyn Pages, prefix: &str, filter: &'a LayoutFilter, max_held: usize) -> Self {
         Lister {
-            s3,
-            queue: vec![s3.prefix.clone()],
-            seen: [s3.prefix.clone()].into_iter().collect(),
+            pages,
+            filter,
+            max_held,
+            queue: vec![prefix.to_string()],
+            seen: [prefix.to_string()].into_iter().collect(),
             next_id: 0,
             cursors: HashMap::new(),
             waiting_ordered: BinaryHeap::new(),
@@ -537,6 +621,8 @@ impl<'a> Lister<'a> {
             dated: BTreeMap::new(),
             undated: Vec::new(),
             buffered: 0,
+            #[cfg(test)]
+            peak: 0,
             emitted: None,
             out: VecDeque::new(),
             listed_once: false,
@@ -545,7 +631,7 @@ impl<'a> Lister<'a> {
     }
 
     fn filter(&self) -> &'a LayoutFilter {
-        &self.s3.options.filter
+        self.filter
     }
 
     /// The next part of the listing, or `None` when it is over.
@@ -568,6 +654,14 @@ impl<'a> Lister<'a> {
             if !self.finished {
                 let complete = self.complete_before();
                 self.hand_out(complete);
+                if let Some(day) = complete
+                    && self.buffered >= self.max_held
+                {
+                    // Too much held for the days still to complete: what is listed of the
+                    // first one goes now (the listings furthest behind are on it), the rest
+                    // of it later.
+                    self.hand_out_part(day);
+                }
             }
         }
     }
@@ -601,7 +695,7 @@ impl<'a> Lister<'a> {
             let Some(&Reverse((frontier, id))) = self.waiting_ordered.peek() else {
                 break;
             };
-            if self.buffered >= MAX_LISTED_AHEAD
+            if self.buffered >= self.max_held
                 && self.complete_before().is_none_or(|day| frontier > day)
             {
                 break; // a listing further behind is in flight: let it catch up
@@ -657,11 +751,11 @@ impl<'a> Lister<'a> {
         };
         let (dir, delimiter) = (c.dir.clone(), c.plan == Plan::Delimited);
         let (start_after, token) = (c.start_after.clone(), c.token.clone());
-        let s3 = self.s3;
+        let pages = self.pages;
         self.running.push(
             async move {
-                let page = s3
-                    .list_page(&dir, delimiter, start_after.as_deref(), token.as_deref())
+                let page = pages
+                    .page(&dir, delimiter, start_after.as_deref(), token.as_deref())
                     .await;
                 (id, page)
             }
@@ -669,14 +763,14 @@ impl<'a> Lister<'a> {
         );
     }
 
-    async fn on_page(&mut self, id: u64, page: Result<ListObjectsV2Output, String>) {
+    async fn on_page(&mut self, id: u64, page: Result<Page, String>) {
         let Some(mut cursor) = self.cursors.remove(&id) else {
             return;
         };
         let page = match page {
             Ok(page) => page,
             Err(reason) => {
-                let url = self.s3.url(&cursor.dir);
+                let url = format!("s3://{}/{}", self.pages.bucket(), cursor.dir);
                 let error = SourceError::S3 {
                     url: url.clone(),
                     reason,
@@ -698,14 +792,12 @@ impl<'a> Lister<'a> {
         };
         self.listed_once = true;
         let filter = self.filter();
-        for p in page.common_prefixes() {
-            if let Some(p) = p.prefix() {
-                self.enqueue(p.to_string());
-            }
+        for p in page.prefixes {
+            self.enqueue(p);
         }
         let mut stopped = false;
-        for o in page.contents() {
-            let Some(key) = o.key() else { continue };
+        for o in &page.objects {
+            let key = o.key.as_str();
             let date = layout::parse_key(key).date;
             if cursor.ordered()
                 && let (Some(day), Some(to)) = (date, filter.to)
@@ -720,7 +812,7 @@ impl<'a> Lister<'a> {
             if !filter.admits(key) {
                 continue;
             }
-            let meta = self.s3.meta(o, key, date);
+            let meta = meta(self.pages.bucket(), o, date);
             if cursor.ordered()
                 && let Some(day) = meta.date
             {
@@ -728,9 +820,9 @@ impl<'a> Lister<'a> {
             }
             self.hold(meta);
         }
-        match page.next_continuation_token() {
-            Some(t) if !stopped && page.is_truncated() == Some(true) => {
-                cursor.token = Some(t.to_string());
+        match page.next {
+            Some(t) if !stopped => {
+                cursor.token = Some(t);
                 if cursor.ordered() {
                     self.waiting_ordered.push(Reverse((cursor.frontier, id)));
                 } else {
@@ -757,6 +849,10 @@ impl<'a> Lister<'a> {
                 self.buffered += 1;
             }
         }
+        #[cfg(test)]
+        {
+            self.peak = self.peak.max(self.buffered);
+        }
     }
 
     /// Days before this one are listed in full; `None` while folders that may hold any day
@@ -773,6 +869,15 @@ impl<'a> Lister<'a> {
             before = before.min(c.frontier);
         }
         Some(before)
+    }
+
+    /// Hands out what is held of `day`, which is not complete yet: more of it may follow.
+    fn hand_out_part(&mut self, day: layout::Day) {
+        if let Some(mut objects) = self.dated.remove(&day) {
+            self.buffered -= objects.len();
+            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            self.out.push_back(Ok(Listed::Objects(objects)));
+        }
     }
 
     /// Hands out the held days before `complete` (`None`: everything, the listing is over).
@@ -1068,7 +1173,13 @@ impl Source for S3Source {
                         .map_or("us-east-1".to_string(), |r| r.to_string());
                     let _ = self.client.set(client);
                     let _ = self.getter.set(getter);
-                    (Box::new(Lister::new(self)), region)
+                    let lister = Lister::new(
+                        self,
+                        &self.prefix,
+                        &self.options.filter,
+                        MAX_LISTED_AHEAD,
+                    );
+                    (Box::new(lister), region)
                 }
             };
             match lister.next_part().await? {
@@ -1247,5 +1358,141 @@ mod tests {
         let j: Vec<f64> = (0..100).map(|_| jitter()).collect();
         assert!(j.iter().all(|x| (0.0..1.0).contains(x)));
         assert!(j.iter().any(|x| *x != j[0]));
+    }
+
+    /// A bucket in memory that lists as S3 does: keys in order, `page_size` entries a page
+    /// (a folder counts as one), `/` folders with a delimiter, `StartAfter` and tokens.
+    struct Bucket {
+        keys: Vec<String>,
+        page_size: usize,
+    }
+
+    impl Pages for Bucket {
+        fn bucket(&self) -> &str {
+            "wide"
+        }
+
+        fn page<'a>(
+            &'a self,
+            prefix: &'a str,
+            delimiter: bool,
+            start_after: Option<&'a str>,
+            token: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Page, String>> {
+            let after = token.or(start_after).unwrap_or("");
+            let mut page = Page::default();
+            let mut last = String::new();
+            for key in self.keys.iter().filter(|k| k.starts_with(prefix)) {
+                // Past `after`, and not inside the folder the last page ended with.
+                if key.as_str() <= after || (after.ends_with('/') && key.starts_with(after)) {
+                    continue;
+                }
+                let folder = delimiter
+                    .then(|| key[prefix.len()..].find('/'))
+                    .flatten()
+                    .map(|i| key[..prefix.len() + i + 1].to_string());
+                if let Some(folder) = &folder
+                    && page.prefixes.last() == Some(folder)
+                {
+                    continue;
+                }
+                if page.objects.len() + page.prefixes.len() == self.page_size {
+                    page.next = Some(last);
+                    break;
+                }
+                last = match folder {
+                    Some(folder) => {
+                        page.prefixes.push(folder.clone());
+                        folder
+                    }
+                    None => {
+                        page.objects.push(Entry {
+                            key: key.clone(),
+                            size: 1,
+                            etag: Some("\"e\"".to_string()),
+                            modified_ns: 0,
+                        });
+                        key.clone()
+                    }
+                };
+            }
+            Box::pin(async move { Ok(page) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wide_day_comes_in_parts_and_the_listing_holds_a_bounded_number_of_keys() {
+        // An organization trail of 4 accounts x 5 regions, 150 objects each a day, 3 days: a
+        // day is 3,000 keys, more than the 500 the listing may hold.
+        let mut keys = Vec::new();
+        for account in 0..4 {
+            for region in ["eu-west-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] {
+                for day in 1..=3 {
+                    for i in 0..150 {
+                        keys.push(format!(
+                            "AWSLogs/o-abc/11112222333{account}/CloudTrail/{region}/2024/03/\
+                             {day:02}/11112222333{account}_CloudTrail_{region}_202403{day:02}T\
+                             {:02}{:02}Z_{i:04}.json.gz",
+                            i / 10,
+                            i % 10 * 5
+                        ));
+                    }
+                }
+            }
+        }
+        keys.sort();
+        let bucket = Bucket {
+            keys: keys.clone(),
+            page_size: 100,
+        };
+        let filter = LayoutFilter::default();
+        let held = 500;
+        let mut lister = Lister::new(&bucket, "", &filter, held);
+        let mut parts: Vec<Vec<ObjectMeta>> = Vec::new();
+        while let Some(part) = lister.next_part().await {
+            match part.expect("listed") {
+                Listed::Objects(objects) => parts.push(objects),
+                Listed::Unlisted(at, e) => panic!("{at}: {e}"),
+            }
+        }
+        // Every key once, in parts of one day each, sorted, the days in order.
+        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
+        let count = listed.len();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed.len(), count, "a key listed twice");
+        let all: Vec<String> = keys.iter().map(|k| format!("s3://wide/{k}")).collect();
+        assert_eq!(listed, all);
+        let mut last_day = (0, 0, 0);
+        let mut parts_of_day = BTreeMap::<layout::Day, usize>::new();
+        for part in &parts {
+            let day = part[0].date.expect("dated");
+            assert!(part.iter().all(|m| m.date == Some(day)), "one day a part");
+            assert!(part.is_sorted_by(|a, b| a.key < b.key), "sorted");
+            assert!(day >= last_day, "{day:?} after {last_day:?}");
+            last_day = day;
+            *parts_of_day.entry(day).or_default() += 1;
+        }
+        assert!(
+            parts_of_day.values().all(|&n| n > 1),
+            "each day in several parts: {parts_of_day:?}"
+        );
+        // Held at most: the limit, and a page from each of the 20 region listings.
+        assert!(
+            lister.peak <= held + 20 * 100,
+            "{} keys held at once, a day is 3,000",
+            lister.peak
+        );
+
+        // With room for everything, each day comes whole.
+        let mut lister = Lister::new(&bucket, "", &filter, MAX_LISTED_AHEAD);
+        let mut days = Vec::new();
+        while let Some(part) = lister.next_part().await {
+            if let Ok(Listed::Objects(objects)) = part {
+                assert_eq!(objects.len(), 3_000);
+                days.push(objects[0].date);
+            }
+        }
+        assert_eq!(days, [Some((2024, 3, 1)), Some((2024, 3, 2)), Some((2024, 3, 3))]);
     }
 }
