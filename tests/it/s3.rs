@@ -237,19 +237,19 @@ fn a_trail_in_s3_lands_exactly_as_from_disk_and_a_rerun_fetches_nothing() {
         "{m:?}"
     );
     assert_eq!(w.gets() as u64, n.log_objects);
-    // Objects come through the lean GET path (signed, or the server would refuse them), and
-    // say who reads the bucket.
-    let agents: BTreeSet<String> = w
-        .server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && !r.is_list())
-        .map(|r| r.user_agent)
-        .collect();
-    assert_eq!(
-        agents,
-        BTreeSet::from([format!("crosstrail/{}", env!("CARGO_PKG_VERSION"))])
-    );
+    // Objects and listings come through the lean path (signed, or the server would refuse
+    // them), and say who reads the bucket.
+    let agents = |list: bool| -> BTreeSet<String> {
+        w.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.is_list() == list)
+            .map(|r| r.user_agent)
+            .collect()
+    };
+    let ours = BTreeSet::from([format!("crosstrail/{}", env!("CARGO_PKG_VERSION"))]);
+    assert_eq!(agents(false), ours);
+    assert_eq!(agents(true), ours);
 
     let local = w.lake("lake-local");
     ingest_with(&local, &[&w.local()], &["--threads", "2"]).expect_code(0);

@@ -83,6 +83,15 @@ pub(crate) struct Response {
     pub body: Option<Bytes>,
 }
 
+/// The 2xx body a request expects.
+#[derive(Clone, Copy)]
+enum Body {
+    /// An object of this many bytes.
+    Exactly(u64),
+    /// Any length up to this.
+    AtMost(u64),
+}
+
 struct Connection {
     stream: Stream,
     idle_since: Instant,
@@ -184,6 +193,20 @@ impl Client {
     /// body is read only when it is `expected` bytes long (or its length is not announced),
     /// and never beyond `expected` bytes.
     pub(crate) async fn get(&self, request: &[u8], expected: u64) -> Result<Response, Attempt> {
+        self.send(request, Body::Exactly(expected)).await
+    }
+
+    /// Sends `request` as [`Client::get`] does, for a 2xx body of any length up to `limit`
+    /// bytes (a longer one is an error).
+    pub(crate) async fn get_at_most(
+        &self,
+        request: &[u8],
+        limit: u64,
+    ) -> Result<Response, Attempt> {
+        self.send(request, Body::AtMost(limit)).await
+    }
+
+    async fn send(&self, request: &[u8], expected: Body) -> Result<Response, Attempt> {
         loop {
             let (mut connection, reused) = match self.take_idle() {
                 Some(c) => (c, true),
@@ -263,14 +286,18 @@ impl Client {
         &self,
         connection: &mut Connection,
         request: &[u8],
-        expected: u64,
+        expected: Body,
     ) -> Result<(Response, bool), Failure> {
         let stream = &mut connection.stream;
         stream
             .write_all(request)
             .await
             .map_err(|e| Failure::Unanswered(transient(format!("sending the request: {e}"))))?;
-        let capacity = usize::try_from(expected.min(PREALLOCATE_MAX)).unwrap_or(0) + HEAD_ROOM;
+        let preallocate = match expected {
+            Body::Exactly(length) => length.min(PREALLOCATE_MAX),
+            Body::AtMost(_) => 0,
+        };
+        let capacity = usize::try_from(preallocate).unwrap_or(0) + HEAD_ROOM;
         let mut buf = BytesMut::with_capacity(capacity);
         // The head. Whatever is in the buffer is parsed before reading more: an interim
         // response (100 Continue) may come in one piece with the real one.
@@ -325,10 +352,23 @@ impl Client {
             bucket_region: head.bucket_region,
             body: None,
         };
-        if ok && head.content_length.is_some_and(|l| l != expected) {
-            return Ok((response, false));
-        }
-        let limit = if ok { expected } else { ERROR_BODY_MAX };
+        let limit = match expected {
+            _ if !ok => ERROR_BODY_MAX,
+            Body::Exactly(length) => {
+                if head.content_length.is_some_and(|l| l != length) {
+                    return Ok((response, false));
+                }
+                length
+            }
+            Body::AtMost(limit) => {
+                if let Some(l) = head.content_length.filter(|l| *l > limit) {
+                    return Err(Failure::Other(Attempt::Permanent(format!(
+                        "a response of {l} bytes, more than the {limit} expected at most"
+                    ))));
+                }
+                limit
+            }
+        };
         let (body, reusable) = match head.framing {
             Framing::Length(length) => self.read_length(stream, buf, length, limit).await?,
             Framing::Chunked => self.read_chunked(stream, buf, limit, ok).await?,

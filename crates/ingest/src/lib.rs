@@ -22,6 +22,7 @@ pub mod layout;
 pub mod pipeline;
 pub mod s3;
 mod s3_get;
+mod s3_list;
 pub mod source;
 pub mod store;
 

@@ -1,5 +1,7 @@
 //! CloudTrail straight from an S3 bucket: [`S3Source`] lists (pruned by the key layout) and
-//! fetches objects with the AWS SDK and its standard credential chain.
+//! fetches objects with the AWS SDK's standard credential chain and endpoint rules. Listings
+//! and GETs go over connections of our own (`s3_get`, with pages read by `s3_list`), or
+//! through the SDK's client when a proxy is set or the endpoint wants another signature.
 //!
 //! - Listing: delimiter listings walk the key layout down to the regions (organization ids,
 //!   accounts, regions), `LIST_CONCURRENCY` (32) folders at a time, and each region is listed
@@ -365,6 +367,22 @@ impl S3Source {
         start_after: Option<&str>,
         token: Option<&str>,
     ) -> Result<Page, String> {
+        if let Some(Some(getter)) = self.getter.get()
+            && getter.lists()
+        {
+            return self
+                .retrying(|| {
+                    self.stats.list_requests.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        let started = std::time::Instant::now();
+                        let page = getter.list(prefix, delimiter, start_after, token).await?;
+                        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
+                        Ok(page)
+                    }
+                })
+                .await;
+        }
         let client = self.client().map_err(|e| e.reason())?.clone();
         self.retrying(|| {
             let client = client.clone();
@@ -1173,12 +1191,8 @@ impl Source for S3Source {
                         .map_or("us-east-1".to_string(), |r| r.to_string());
                     let _ = self.client.set(client);
                     let _ = self.getter.set(getter);
-                    let lister = Lister::new(
-                        self,
-                        &self.prefix,
-                        &self.options.filter,
-                        MAX_LISTED_AHEAD,
-                    );
+                    let lister =
+                        Lister::new(self, &self.prefix, &self.options.filter, MAX_LISTED_AHEAD);
                     (Box::new(lister), region)
                 }
             };
@@ -1426,7 +1440,13 @@ mod tests {
         // day is 3,000 keys, more than the 500 the listing may hold.
         let mut keys = Vec::new();
         for account in 0..4 {
-            for region in ["eu-west-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2"] {
+            for region in [
+                "eu-west-1",
+                "us-east-1",
+                "us-east-2",
+                "us-west-1",
+                "us-west-2",
+            ] {
                 for day in 1..=3 {
                     for i in 0..150 {
                         keys.push(format!(
@@ -1493,6 +1513,9 @@ mod tests {
                 days.push(objects[0].date);
             }
         }
-        assert_eq!(days, [Some((2024, 3, 1)), Some((2024, 3, 2)), Some((2024, 3, 3))]);
+        assert_eq!(
+            days,
+            [Some((2024, 3, 1)), Some((2024, 3, 2)), Some((2024, 3, 3))]
+        );
     }
 }

@@ -37,7 +37,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::http1;
 use crate::pipeline::error_chain;
-use crate::s3::{Attempt, describe_failure};
+use crate::s3::{Attempt, Page, describe_failure};
+use crate::s3_list::{NotAPage, parse_page};
 
 /// Credentials are fetched again this long before they expire.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -55,6 +56,17 @@ const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~')
     .remove(b'/');
+
+/// Characters of a query parameter sent as they are: RFC 3986 unreserved, as SigV4's canonical
+/// query string has them.
+const QUERY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Largest listing page read (1,000 keys of CloudTrail take about 350 KB).
+const LIST_BODY_MAX: u64 = 16 << 20;
 
 /// The SDK's credential chain, cached until shortly before expiry (the chain itself may ask
 /// SSO, STS or instance metadata each time it is called).
@@ -161,6 +173,42 @@ fn direct_client(base: &str, timeouts: (Duration, Duration)) -> Option<http1::Cl
     http1::Client::new(https, host, port, timeouts).ok()
 }
 
+/// The URL of a ListObjectsV2 request of the bucket at `base`, its query in canonical form
+/// (names in order, values encoded as SigV4 signs them), so that it is signed as sent.
+fn list_url(
+    base: &str,
+    prefix: &str,
+    delimiter: bool,
+    start_after: Option<&str>,
+    token: Option<&str>,
+) -> String {
+    let mut query = Vec::with_capacity(5);
+    if let Some(token) = token {
+        query.push(("continuation-token", token));
+    }
+    if delimiter {
+        query.push(("delimiter", "/"));
+    }
+    query.push(("list-type", "2"));
+    query.push(("prefix", prefix));
+    if let Some(start_after) = start_after {
+        query.push(("start-after", start_after));
+    }
+    // A bucket in the host name lists `/`; a path-style one lists `/bucket`.
+    let path_style = http::Uri::try_from(base).is_ok_and(|u| !matches!(u.path(), "" | "/"));
+    let mut url = base.to_string();
+    url.push_str(if path_style { "?" } else { "/?" });
+    for (i, (name, value)) in query.into_iter().enumerate() {
+        if i > 0 {
+            url.push('&');
+        }
+        url.push_str(name);
+        url.push('=');
+        url.extend(utf8_percent_encode(value, QUERY_SAFE));
+    }
+    url
+}
+
 /// The HTTP/1.1 head of `request` (a GET without a body).
 fn request_head(request: &http::Request<SdkBody>) -> Result<Vec<u8>, Attempt> {
     let uri = request.uri();
@@ -263,17 +311,52 @@ impl Getter {
         format!("{}/{}", self.base, utf8_percent_encode(key, KEY_SAFE))
     }
 
-    /// One attempt at the whole object `key`, which must be `expected` bytes long and, when
-    /// `if_match` is set, still have that ETag.
-    pub(crate) async fn get(
+    /// Whether listings go this way too ([`Getter::list`]): over our own connections.
+    pub(crate) fn lists(&self) -> bool {
+        matches!(self.transport, Transport::Direct(_))
+    }
+
+    /// One attempt at a ListObjectsV2 page of the keys under `prefix` (with `/` as delimiter
+    /// or flat), after `start_after` or from the continuation `token`. Only where
+    /// [`Getter::lists`].
+    pub(crate) async fn list(
         &self,
-        key: &str,
-        if_match: Option<&str>,
-        expected: u64,
-    ) -> Result<Bytes, Attempt> {
+        prefix: &str,
+        delimiter: bool,
+        start_after: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Page, Attempt> {
+        let Transport::Direct(client) = &self.transport else {
+            return Err(Attempt::Permanent(
+                "listings through a proxy go through the SDK".to_string(),
+            ));
+        };
+        let request = self.request(&list_url(&self.base, prefix, delimiter, start_after, token))?;
+        let request = self.signed(request).await?;
+        let head = request_head(&request)?;
+        let response = client.get_at_most(&head, LIST_BODY_MAX).await?;
+        let body = response.body.unwrap_or_default();
+        if !(200..300).contains(&response.status) {
+            return Err(self
+                .failure(response.status, response.bucket_region, &body)
+                .await);
+        }
+        match parse_page(&body) {
+            Ok(page) => Ok(page),
+            Err(NotAPage::Error(code, message)) => Err(self
+                .failure_of(code.as_deref(), response.status, None, &message)
+                .await),
+            Err(NotAPage::Malformed(why)) => Err(Attempt::Transient(format!(
+                "the listing's response cannot be read: {why}"
+            ))),
+        }
+    }
+
+    /// A GET of `url` with our User-Agent and the headers the endpoint rules ask for.
+    fn request(&self, url: &str) -> Result<http::Request<SdkBody>, Attempt> {
         let mut request = http::Request::builder()
             .method("GET")
-            .uri(self.url(key))
+            .uri(url)
             .header(http::header::USER_AGENT, USER_AGENT)
             .body(SdkBody::empty())
             .map_err(|e| Attempt::Permanent(format!("cannot build the request: {e}")))?;
@@ -285,14 +368,35 @@ impl Getter {
                 request.headers_mut().append(n, v);
             }
         }
+        Ok(request)
+    }
+
+    /// `request`, signed unless requests go unsigned.
+    async fn signed(
+        &self,
+        mut request: http::Request<SdkBody>,
+    ) -> Result<http::Request<SdkBody>, Attempt> {
+        if let Some(signer) = &self.signer {
+            signer.sign(&mut request).await?;
+        }
+        Ok(request)
+    }
+
+    /// One attempt at the whole object `key`, which must be `expected` bytes long and, when
+    /// `if_match` is set, still have that ETag.
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+        expected: u64,
+    ) -> Result<Bytes, Attempt> {
+        let mut request = self.request(&self.url(key))?;
         if let Some(etag) = if_match {
             let value = http::HeaderValue::try_from(etag)
                 .map_err(|e| Attempt::Permanent(format!("ETag {etag:?}: {e}")))?;
             request.headers_mut().insert(http::header::IF_MATCH, value);
         }
-        if let Some(signer) = &self.signer {
-            signer.sign(&mut request).await?;
-        }
+        let request = self.signed(request).await?;
         let connector = match &self.transport {
             Transport::Direct(client) => {
                 let head = request_head(&request)?;
@@ -340,9 +444,20 @@ impl Getter {
     /// next attempt asks the chain again.
     async fn failure(&self, status: u16, region: Option<String>, body: &[u8]) -> Attempt {
         let (code, message) = error_xml(body);
-        let attempt = describe_failure(code.as_deref(), Some(status), &message, region);
-        if let (Some(signer), Some("ExpiredToken" | "TokenRefreshRequired")) =
-            (&self.signer, code.as_deref())
+        self.failure_of(code.as_deref(), status, region, &message)
+            .await
+    }
+
+    /// [`Getter::failure`] of an error document already read.
+    async fn failure_of(
+        &self,
+        code: Option<&str>,
+        status: u16,
+        region: Option<String>,
+        message: &str,
+    ) -> Attempt {
+        let attempt = describe_failure(code, Some(status), message, region);
+        if let (Some(signer), Some("ExpiredToken" | "TokenRefreshRequired")) = (&self.signer, code)
         {
             // Temporary credentials ran out mid-run: the next attempt asks the chain
             // again (SSO, role and instance credentials are renewed there).
@@ -515,6 +630,8 @@ fn sign_get(
         "" => "/",
         p => p,
     };
+    // Sent in canonical form already (see `Getter::list_url`).
+    let query = uri.query().unwrap_or("");
     // Canonical headers: lower-case names in order, the values of one name joined by commas.
     // The ones the signature adds replace any the request has.
     const ADDED: &[&str] = &[
@@ -543,7 +660,7 @@ fn sign_get(
         headers.push(("x-amz-security-token", trim_all(token)));
     }
     headers.sort_by(|a, b| a.0.cmp(b.0));
-    let mut canonical = format!("GET\n{path}\n\n");
+    let mut canonical = format!("GET\n{path}\n{query}\n");
     let mut signed = String::new();
     let mut previous: Option<&str> = None;
     for &(name, ref value) in &headers {
@@ -803,6 +920,20 @@ mod tests {
                 key("odd key/a b+c=d:é~%.json.gz")
             ),
             "https://s3.eu-west-1.amazonaws.com:443/my.trail/k".to_string(),
+            list_url(
+                "https://trail.s3.eu-west-1.amazonaws.com",
+                "AWSLogs/o-abc/",
+                true,
+                None,
+                None,
+            ),
+            list_url(
+                "http://127.0.0.1:9000/b",
+                "odd key/a b+c=d:é~%/",
+                false,
+                Some("odd key/a b+c=d:é~%/2024/03/01"),
+                Some("1ueGcx+LPRx/1Tr=="),
+            ),
         ];
         let mut cache = None;
         let day = Duration::from_secs(86_400);
