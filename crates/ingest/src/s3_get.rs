@@ -38,7 +38,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::http1;
 use crate::pipeline::error_chain;
 use crate::s3::{Attempt, Page, describe_failure};
-use crate::s3_list::{NotAPage, parse_page};
+use crate::s3_list::{NotAPage, parse_page, unescape_into};
 
 /// Credentials are fetched again this long before they expire.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -822,18 +822,15 @@ fn error_xml(body: &[u8]) -> (Option<String>, String) {
         let open = format!("<{name}>");
         let start = text.find(&open)? + open.len();
         let end = text[start..].find(&format!("</{name}>"))? + start;
-        Some(unescape(&text[start..end]))
+        let raw = &text[start..end];
+        let mut value = String::with_capacity(raw.len());
+        // A reference that is not XML's is kept as sent.
+        Some(match unescape_into(raw, &mut value) {
+            Ok(()) => value,
+            Err(_) => raw.to_string(),
+        })
     };
     (element("Code"), element("Message").unwrap_or_default())
-}
-
-/// XML's predefined entities.
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
