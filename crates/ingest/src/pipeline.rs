@@ -206,6 +206,7 @@ pub fn ingest(
         // The listing goes on beside the fetches: a run starts on the first day while later
         // ones are still being listed. Two parts (days) ahead at most.
         let fetcher = scope.spawn(|| {
+            fetch_thread_yields();
             runtime.block_on(async {
                 let (work_tx, work_rx) = mpsc::channel(2);
                 let (listed, ()) = tokio::join!(
@@ -541,6 +542,30 @@ async fn fetch_all(
         }
     }
 }
+
+/// Lets the calling thread (the fetch thread) wait for a worker's time slice to end instead of
+/// preempting it each time a response arrives (Linux's `SCHED_BATCH`, same priority). The
+/// fetch thread wakes for every response, and where it shares a core with a worker (one core,
+/// or as many workers as cores) each wake-up took the core from the worker in the middle of
+/// parsing: with batch scheduling, it handles what arrived in the meantime when its turn comes.
+/// Measured on 2 cores, 10,687 objects from the loopback S3 bench server (one core) with
+/// `--threads 1` on the other: involuntary context switches 5,600-6,300 -> 90-400, system time
+/// 0.28-0.36 -> 0.16-0.31 s, wall time -9% (6 alternated pairs, each faster); with 50 ms added
+/// to every request, and for local folders with 1 or 2 threads, no change beyond the noise.
+/// For the whole process it made local ingest slower. Where it cannot be set, nothing changes.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn fetch_thread_yields() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sets the calling thread's policy (pid 0) from a valid parameter; a refusal
+    // leaves the policy as it was.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fetch_thread_yields() {}
 
 /// Fetches in flight when a run starts (see `fetch_all`).
 const INITIAL_FETCHES: usize = 64;
