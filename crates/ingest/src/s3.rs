@@ -360,13 +360,7 @@ impl S3Source {
     }
 
     /// One page of a listing.
-    async fn list_page(
-        &self,
-        prefix: &str,
-        delimiter: bool,
-        start_after: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<Page, String> {
+    async fn list_page(&self, query: PageQuery<'_>) -> Result<Page, String> {
         if let Some(Some(getter)) = self.getter.get()
             && getter.lists()
         {
@@ -375,7 +369,7 @@ impl S3Source {
                     self.stats.list_requests.fetch_add(1, Ordering::Relaxed);
                     async move {
                         let started = std::time::Instant::now();
-                        let page = getter.list(prefix, delimiter, start_after, token).await?;
+                        let page = getter.list(query).await?;
                         let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                         self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
                         Ok(page)
@@ -383,6 +377,12 @@ impl S3Source {
                 })
                 .await;
         }
+        let PageQuery {
+            prefix,
+            delimiter,
+            start_after,
+            token,
+        } = query;
         let client = self.client().map_err(|e| e.reason())?.clone();
         self.retrying(|| {
             let client = client.clone();
@@ -530,19 +530,22 @@ fn meta(bucket: &str, e: &Entry, date: Option<layout::Day>) -> ObjectMeta {
     }
 }
 
+/// One ListObjectsV2 request: the keys under `prefix` (with `/` as delimiter, or flat), after
+/// `start_after` or from the continuation `token`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageQuery<'a> {
+    pub(crate) prefix: &'a str,
+    pub(crate) delimiter: bool,
+    pub(crate) start_after: Option<&'a str>,
+    pub(crate) token: Option<&'a str>,
+}
+
 /// Where a [`Lister`] gets its pages: the bucket, or a stand-in in tests.
 trait Pages: Sync {
     /// The bucket's name.
     fn bucket(&self) -> &str;
-    /// One page of the keys under `prefix` (with `/` as delimiter or flat), after
-    /// `start_after` or from the continuation `token`.
-    fn page<'a>(
-        &'a self,
-        prefix: &'a str,
-        delimiter: bool,
-        start_after: Option<&'a str>,
-        token: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Page, String>>;
+    /// One page of a listing.
+    fn page<'a>(&'a self, query: PageQuery<'a>) -> BoxFuture<'a, Result<Page, String>>;
 }
 
 impl Pages for S3Source {
@@ -550,14 +553,8 @@ impl Pages for S3Source {
         &self.bucket
     }
 
-    fn page<'a>(
-        &'a self,
-        prefix: &'a str,
-        delimiter: bool,
-        start_after: Option<&'a str>,
-        token: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Page, String>> {
-        Box::pin(self.list_page(prefix, delimiter, start_after, token))
+    fn page<'a>(&'a self, query: PageQuery<'a>) -> BoxFuture<'a, Result<Page, String>> {
+        Box::pin(self.list_page(query))
     }
 }
 
@@ -772,9 +769,13 @@ impl<'a> Lister<'a> {
         let pages = self.pages;
         self.running.push(
             async move {
-                let page = pages
-                    .page(&dir, delimiter, start_after.as_deref(), token.as_deref())
-                    .await;
+                let query = PageQuery {
+                    prefix: &dir,
+                    delimiter,
+                    start_after: start_after.as_deref(),
+                    token: token.as_deref(),
+                };
+                let page = pages.page(query).await;
                 (id, page)
             }
             .boxed(),
@@ -1386,13 +1387,13 @@ mod tests {
             "wide"
         }
 
-        fn page<'a>(
-            &'a self,
-            prefix: &'a str,
-            delimiter: bool,
-            start_after: Option<&'a str>,
-            token: Option<&'a str>,
-        ) -> BoxFuture<'a, Result<Page, String>> {
+        fn page<'a>(&'a self, query: PageQuery<'a>) -> BoxFuture<'a, Result<Page, String>> {
+            let PageQuery {
+                prefix,
+                delimiter,
+                start_after,
+                token,
+            } = query;
             let after = token.or(start_after).unwrap_or("");
             let mut page = Page::default();
             let mut last = String::new();

@@ -37,7 +37,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::http1;
 use crate::pipeline::error_chain;
-use crate::s3::{Attempt, Page, describe_failure};
+use crate::s3::{Attempt, Page, PageQuery, describe_failure};
 use crate::s3_list::{NotAPage, parse_page, unescape_into};
 
 /// Credentials are fetched again this long before they expire.
@@ -175,30 +175,30 @@ fn direct_client(base: &str, timeouts: (Duration, Duration)) -> Option<http1::Cl
 
 /// The URL of a ListObjectsV2 request of the bucket at `base`, its query in canonical form
 /// (names in order, values encoded as SigV4 signs them), so that it is signed as sent.
-fn list_url(
-    base: &str,
-    prefix: &str,
-    delimiter: bool,
-    start_after: Option<&str>,
-    token: Option<&str>,
-) -> String {
-    let mut query = Vec::with_capacity(5);
+fn list_url(base: &str, query: PageQuery<'_>) -> String {
+    let PageQuery {
+        prefix,
+        delimiter,
+        start_after,
+        token,
+    } = query;
+    let mut params = Vec::with_capacity(5);
     if let Some(token) = token {
-        query.push(("continuation-token", token));
+        params.push(("continuation-token", token));
     }
     if delimiter {
-        query.push(("delimiter", "/"));
+        params.push(("delimiter", "/"));
     }
-    query.push(("list-type", "2"));
-    query.push(("prefix", prefix));
+    params.push(("list-type", "2"));
+    params.push(("prefix", prefix));
     if let Some(start_after) = start_after {
-        query.push(("start-after", start_after));
+        params.push(("start-after", start_after));
     }
     // A bucket in the host name lists `/`; a path-style one lists `/bucket`.
     let path_style = http::Uri::try_from(base).is_ok_and(|u| !matches!(u.path(), "" | "/"));
     let mut url = base.to_string();
     url.push_str(if path_style { "?" } else { "/?" });
-    for (i, (name, value)) in query.into_iter().enumerate() {
+    for (i, (name, value)) in params.into_iter().enumerate() {
         if i > 0 {
             url.push('&');
         }
@@ -316,22 +316,14 @@ impl Getter {
         matches!(self.transport, Transport::Direct(_))
     }
 
-    /// One attempt at a ListObjectsV2 page of the keys under `prefix` (with `/` as delimiter
-    /// or flat), after `start_after` or from the continuation `token`. Only where
-    /// [`Getter::lists`].
-    pub(crate) async fn list(
-        &self,
-        prefix: &str,
-        delimiter: bool,
-        start_after: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<Page, Attempt> {
+    /// One attempt at a ListObjectsV2 page. Only where [`Getter::lists`].
+    pub(crate) async fn list(&self, query: PageQuery<'_>) -> Result<Page, Attempt> {
         let Transport::Direct(client) = &self.transport else {
             return Err(Attempt::Permanent(
                 "listings through a proxy go through the SDK".to_string(),
             ));
         };
-        let request = self.request(&list_url(&self.base, prefix, delimiter, start_after, token))?;
+        let request = self.request(&list_url(&self.base, query))?;
         let request = self.signed(request).await?;
         let head = request_head(&request)?;
         let response = client.get_at_most(&head, LIST_BODY_MAX).await?;
@@ -919,17 +911,21 @@ mod tests {
             "https://s3.eu-west-1.amazonaws.com:443/my.trail/k".to_string(),
             list_url(
                 "https://trail.s3.eu-west-1.amazonaws.com",
-                "AWSLogs/o-abc/",
-                true,
-                None,
-                None,
+                PageQuery {
+                    prefix: "AWSLogs/o-abc/",
+                    delimiter: true,
+                    start_after: None,
+                    token: None,
+                },
             ),
             list_url(
                 "http://127.0.0.1:9000/b",
-                "odd key/a b+c=d:é~%/",
-                false,
-                Some("odd key/a b+c=d:é~%/2024/03/01"),
-                Some("1ueGcx+LPRx/1Tr=="),
+                PageQuery {
+                    prefix: "odd key/a b+c=d:é~%/",
+                    delimiter: false,
+                    start_after: Some("odd key/a b+c=d:é~%/2024/03/01"),
+                    token: Some("1ueGcx+LPRx/1Tr=="),
+                },
             ),
         ];
         let mut cache = None;
