@@ -377,12 +377,6 @@ impl S3Source {
                 })
                 .await;
         }
-        let PageQuery {
-            prefix,
-            delimiter,
-            start_after,
-            token,
-        } = query;
         let client = self.client().map_err(|e| e.reason())?.clone();
         self.retrying(|| {
             let client = client.clone();
@@ -390,10 +384,10 @@ impl S3Source {
             let request = client
                 .list_objects_v2()
                 .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_delimiter(delimiter.then(|| "/".to_string()))
-                .set_start_after(start_after.map(str::to_string))
-                .set_continuation_token(token.map(str::to_string));
+                .prefix(query.prefix)
+                .set_delimiter(query.delimiter.then(|| "/".to_string()))
+                .set_start_after(query.start_after.map(str::to_string))
+                .set_continuation_token(query.token.map(str::to_string));
             async move {
                 let started = std::time::Instant::now();
                 let page = request.send().await.map_err(|e| classify(&e))?;
@@ -1388,13 +1382,8 @@ mod tests {
         }
 
         fn page<'a>(&'a self, query: PageQuery<'a>) -> BoxFuture<'a, Result<Page, String>> {
-            let PageQuery {
-                prefix,
-                delimiter,
-                start_after,
-                token,
-            } = query;
-            let after = token.or(start_after).unwrap_or("");
+            let (prefix, delimiter) = (query.prefix, query.delimiter);
+            let after = query.token.or(query.start_after).unwrap_or("");
             let mut page = Page::default();
             let mut last = String::new();
             for key in self.keys.iter().filter(|k| k.starts_with(prefix)) {

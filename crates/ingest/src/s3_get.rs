@@ -176,22 +176,16 @@ fn direct_client(base: &str, timeouts: (Duration, Duration)) -> Option<http1::Cl
 /// The URL of a ListObjectsV2 request of the bucket at `base`, its query in canonical form
 /// (names in order, values encoded as SigV4 signs them), so that it is signed as sent.
 fn list_url(base: &str, query: PageQuery<'_>) -> String {
-    let PageQuery {
-        prefix,
-        delimiter,
-        start_after,
-        token,
-    } = query;
     let mut params = Vec::with_capacity(5);
-    if let Some(token) = token {
+    if let Some(token) = query.token {
         params.push(("continuation-token", token));
     }
-    if delimiter {
+    if query.delimiter {
         params.push(("delimiter", "/"));
     }
     params.push(("list-type", "2"));
-    params.push(("prefix", prefix));
-    if let Some(start_after) = start_after {
+    params.push(("prefix", query.prefix));
+    if let Some(start_after) = query.start_after {
         params.push(("start-after", start_after));
     }
     // A bucket in the host name lists `/`; a path-style one lists `/bucket`.
