@@ -367,13 +367,7 @@ impl S3Source {
             return self
                 .retrying(|| {
                     self.stats.list_requests.fetch_add(1, Ordering::Relaxed);
-                    async move {
-                        let started = std::time::Instant::now();
-                        let page = getter.list(query).await?;
-                        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                        self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
-                        Ok(page)
-                    }
+                    self.timed(getter.list(query))
                 })
                 .await;
         }
@@ -388,15 +382,25 @@ impl S3Source {
                 .set_delimiter(query.delimiter.then(|| "/".to_string()))
                 .set_start_after(query.start_after.map(str::to_string))
                 .set_continuation_token(query.token.map(str::to_string));
-            async move {
-                let started = std::time::Instant::now();
+            self.timed(async move {
                 let page = request.send().await.map_err(|e| classify(&e))?;
-                let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
                 Ok(Page::from(page))
-            }
+            })
         })
         .await
+    }
+
+    /// One listing attempt, its duration kept when it is the fastest yet (see
+    /// [`Source::round_trip`]).
+    async fn timed(
+        &self,
+        attempt: impl std::future::Future<Output = Result<Page, Attempt>>,
+    ) -> Result<Page, Attempt> {
+        let started = std::time::Instant::now();
+        let page = attempt.await?;
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.fastest_list_us.fetch_min(us, Ordering::Relaxed);
+        Ok(page)
     }
 
     async fn get(&self, object: &ObjectMeta) -> Result<Bytes, SourceError> {
@@ -639,10 +643,6 @@ impl<'a> Lister<'a> {
         }
     }
 
-    fn filter(&self) -> &'a LayoutFilter {
-        self.filter
-    }
-
     /// The next part of the listing, or `None` when it is over.
     async fn next_part(&mut self) -> Option<Result<Listed, SourceError>> {
         loop {
@@ -676,7 +676,7 @@ impl<'a> Lister<'a> {
     }
 
     fn start_requests(&mut self) {
-        let filter = self.filter();
+        let filter = self.filter;
         while self.running.len() < LIST_CONCURRENCY {
             if let Some(dir) = self.queue.pop() {
                 match plan(&dir, filter) {
@@ -716,13 +716,13 @@ impl<'a> Lister<'a> {
 
     /// Queues a folder to list, unless the filter leaves it out or it is queued already.
     fn enqueue(&mut self, dir: String) {
-        if self.filter().admits_dir(&dir) && self.seen.insert(dir.clone()) {
+        if self.filter.admits_dir(&dir) && self.seen.insert(dir.clone()) {
             self.queue.push(dir);
         }
     }
 
     fn add_cursor(&mut self, dir: String, plan: Plan) -> u64 {
-        let filter = self.filter();
+        let filter = self.filter;
         let mut frontier = (0, 0, 0);
         let mut start_after = None;
         if plan == Plan::Days
@@ -804,7 +804,7 @@ impl<'a> Lister<'a> {
             }
         };
         self.listed_once = true;
-        let filter = self.filter();
+        let filter = self.filter;
         for p in page.prefixes {
             self.enqueue(p);
         }
@@ -886,11 +886,16 @@ impl<'a> Lister<'a> {
 
     /// Hands out what is held of `day`, which is not complete yet: more of it may follow.
     fn hand_out_part(&mut self, day: layout::Day) {
-        if let Some(mut objects) = self.dated.remove(&day) {
-            self.buffered -= objects.len();
-            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            self.out.push_back(Ok(Listed::Objects(objects)));
+        if let Some(objects) = self.dated.remove(&day) {
+            self.push_part(objects);
         }
+    }
+
+    /// Hands out `objects`, no longer held, sorted by key.
+    fn push_part(&mut self, mut objects: Vec<ObjectMeta>) {
+        self.buffered -= objects.len();
+        objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        self.out.push_back(Ok(Listed::Objects(objects)));
     }
 
     /// Hands out the held days before `complete` (`None`: everything, the listing is over).
@@ -900,17 +905,13 @@ impl<'a> Lister<'a> {
             if complete.is_some_and(|c| *entry.key() >= c) {
                 break;
             }
-            let (day, mut objects) = entry.remove_entry();
-            self.buffered -= objects.len();
-            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            let (day, objects) = entry.remove_entry();
             self.emitted = Some(day);
-            self.out.push_back(Ok(Listed::Objects(objects)));
+            self.push_part(objects);
         }
         if all && !self.undated.is_empty() {
-            let mut objects = std::mem::take(&mut self.undated);
-            self.buffered -= objects.len();
-            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            self.out.push_back(Ok(Listed::Objects(objects)));
+            let objects = std::mem::take(&mut self.undated);
+            self.push_part(objects);
         }
     }
 }

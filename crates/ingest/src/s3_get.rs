@@ -616,7 +616,7 @@ fn sign_get(
         "" => "/",
         p => p,
     };
-    // Sent in canonical form already (see `Getter::list_url`).
+    // Sent in canonical form already (see `list_url`).
     let query = uri.query().unwrap_or("");
     // Canonical headers: lower-case names in order, the values of one name joined by commas.
     // The ones the signature adds replace any the request has.
