@@ -19,7 +19,7 @@ use server::{ACCESS_KEY, SECRET_KEY, Server};
 
 use crate::generated::small_spec;
 use crate::util::{
-    Run, counts, crosstrail, csv_rows, delivery, gzip, ingest_with, manifest, objects_line,
+    Run, counts, crosstrail, csv_rows, delivery, gzip, ingest_with, manifest, objects_line, record,
     records, records_read, sql, tempdir, walk, write,
 };
 
@@ -464,6 +464,62 @@ fn the_first_days_are_fetched_while_later_ones_are_still_listed() {
         first_get < last_listing,
         "the first GET (request {first_get}) came after the last listing (request {last_listing})"
     );
+}
+
+#[test]
+fn objects_are_fetched_day_by_day_whatever_order_the_listings_answer_in() {
+    // Eight days of an account trail and of an organization trail, whose account is found
+    // later: the account trail's regions are listed first. A day goes to the
+    // fetcher once every region has listed it, so the objects go to the workers day by day
+    // and each writes a day's rows into one file. Handed out as soon as a region was listed,
+    // the days came once per region (and with six files open per worker, days were written
+    // in several files each). One GET at a time shows the order.
+    let tmp = tempdir();
+    let bucket = tmp.path().join("s3/both");
+    let trails = [
+        "AWSLogs/111122223333/CloudTrail/us-east-1",
+        "AWSLogs/111122223333/CloudTrail/eu-west-1",
+        "AWSLogs/o-abcdefghij/444455556666/CloudTrail/us-east-1",
+    ];
+    for (t, trail) in trails.iter().enumerate() {
+        for day in 1..=8 {
+            for i in 0..2 {
+                let record = record(
+                    &format!("t{t}-d{day}-{i}"),
+                    &format!("2024-03-{day:02}T10:00:00Z"),
+                );
+                write(
+                    &bucket.join(format!(
+                        "{trail}/2024/03/{day:02}/x_CloudTrail_r_202403{day:02}T10{i:02}Z_{t}.json.gz"
+                    )),
+                    gzip(&delivery(&[record])),
+                );
+            }
+        }
+    }
+    let server = Server::start(&tmp.path().join("s3"));
+    server.faults.latency_ms.store(20, Ordering::Relaxed);
+    // The organization's account is found after the account trail's regions are listed.
+    *server.faults.slow_listing.lock().expect("faults") =
+        Some(("AWSLogs/o-abcdefghij/".to_string(), 200));
+    let lake = tmp.path().join("lake");
+    let r = s3_ingest(
+        &server,
+        "s3://both",
+        &lake,
+        &["--concurrency", "1"],
+        Some((ACCESS_KEY, SECRET_KEY)),
+    );
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [48, 48, 0, 0, 0], "{r}");
+    let days: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && !r.is_list())
+        .map(|r| r.path.split("/2024/03/").nth(1).unwrap_or_default()[..2].to_string())
+        .collect();
+    assert_eq!(days.len(), 48);
+    assert!(days.is_sorted(), "GETs by day: {days:?}");
 }
 
 #[test]

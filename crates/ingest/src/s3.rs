@@ -613,6 +613,8 @@ struct Lister<'a> {
     peak: usize,
     /// The last day handed out whole.
     emitted: Option<layout::Day>,
+    /// Keys of the page being read that sort before a day handed out whole.
+    late: Vec<ObjectMeta>,
     out: VecDeque<Result<Listed, SourceError>>,
     listed_once: bool,
     finished: bool,
@@ -637,6 +639,7 @@ impl<'a> Lister<'a> {
             #[cfg(test)]
             peak: 0,
             emitted: None,
+            late: Vec::new(),
             out: VecDeque::new(),
             listed_once: false,
             finished: false,
@@ -655,22 +658,38 @@ impl<'a> Lister<'a> {
             self.start_requests();
             let Some((id, page)) = self.running.next().await else {
                 // Nothing in flight and nothing left to ask: all is listed.
-                self.hand_out(None);
+                self.hand_out_all();
                 self.finished = true;
                 continue;
             };
             self.on_page(id, page).await;
             if !self.finished {
-                let complete = self.complete_before();
-                self.hand_out(complete);
-                if let Some(day) = complete
-                    && self.buffered >= self.max_held
-                {
-                    // Too much held for the days still to complete: what is listed of the
-                    // first one goes now (the listings furthest behind are on it), the rest
-                    // of it later.
-                    self.hand_out_part(day);
-                }
+                self.hand_out_listed();
+            }
+        }
+    }
+
+    /// Hands out the days listed in full, and more when too much is held.
+    fn hand_out_listed(&mut self) {
+        let complete = self.complete_before();
+        if let Some(day) = complete {
+            self.hand_out_before(day);
+        }
+        if self.buffered < self.max_held {
+            return;
+        }
+        // Too much held for the days still to complete. Keys outside the layout come in no
+        // order: they go first. Then what is listed of the first day goes now (the listings
+        // furthest behind are on it), the rest of it later. While folders are still being
+        // discovered no day is known complete, and the first day held goes likewise.
+        if !self.undated.is_empty() {
+            let objects = std::mem::take(&mut self.undated);
+            self.push_part(objects);
+        }
+        if self.buffered >= self.max_held {
+            let first = complete.or_else(|| self.dated.keys().next().copied());
+            if let Some(day) = first {
+                self.hand_out_part(day);
             }
         }
     }
@@ -833,6 +852,11 @@ impl<'a> Lister<'a> {
             }
             self.hold(meta);
         }
+        if !self.late.is_empty() {
+            let mut late = std::mem::take(&mut self.late);
+            late.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            self.out.push_back(Ok(Listed::Objects(late)));
+        }
         match page.next {
             Some(t) if !stopped => {
                 cursor.token = Some(t);
@@ -849,10 +873,9 @@ impl<'a> Lister<'a> {
 
     fn hold(&mut self, meta: ObjectMeta) {
         match meta.date {
-            // A key that sorts before its day (not laid out by CloudTrail): handed out alone.
-            Some(day) if self.emitted.is_some_and(|e| day <= e) => {
-                self.out.push_back(Ok(Listed::Objects(vec![meta])));
-            }
+            // A key that sorts before its day (not laid out by CloudTrail): handed out with
+            // the others of its page.
+            Some(day) if self.emitted.is_some_and(|e| day <= e) => self.late.push(meta),
             Some(day) => {
                 self.dated.entry(day).or_default().push(meta);
                 self.buffered += 1;
@@ -898,18 +921,22 @@ impl<'a> Lister<'a> {
         self.out.push_back(Ok(Listed::Objects(objects)));
     }
 
-    /// Hands out the held days before `complete` (`None`: everything, the listing is over).
-    fn hand_out(&mut self, complete: Option<layout::Day>) {
-        let all = complete.is_none();
+    /// Hands out the held days before `complete`, each whole.
+    fn hand_out_before(&mut self, complete: layout::Day) {
         while let Some(entry) = self.dated.first_entry() {
-            if complete.is_some_and(|c| *entry.key() >= c) {
+            if *entry.key() >= complete {
                 break;
             }
             let (day, objects) = entry.remove_entry();
             self.emitted = Some(day);
             self.push_part(objects);
         }
-        if all && !self.undated.is_empty() {
+    }
+
+    /// Hands out everything held: the listing is over.
+    fn hand_out_all(&mut self) {
+        self.hand_out_before((u32::MAX, u32::MAX, u32::MAX));
+        if !self.undated.is_empty() {
             let objects = std::mem::take(&mut self.undated);
             self.push_part(objects);
         }
@@ -1372,9 +1399,12 @@ mod tests {
 
     /// A bucket in memory that lists as S3 does: keys in order, `page_size` entries a page
     /// (a folder counts as one), `/` folders with a delimiter, `StartAfter` and tokens.
+    /// Listings of the folders in `slow` answer after the others that are in flight
+    /// (yielding to them many times first), as S3's answers come in any order.
     struct Bucket {
         keys: Vec<String>,
         page_size: usize,
+        slow: Vec<String>,
     }
 
     impl Pages for Bucket {
@@ -1421,7 +1451,17 @@ mod tests {
                     }
                 };
             }
-            Box::pin(async move { Ok(page) })
+            let yields = if self.slow.iter().any(|s| s == prefix) {
+                1_000
+            } else {
+                1
+            };
+            Box::pin(async move {
+                for _ in 0..yields {
+                    tokio::task::yield_now().await;
+                }
+                Ok(page)
+            })
         }
     }
 
@@ -1455,6 +1495,7 @@ mod tests {
         let bucket = Bucket {
             keys: keys.clone(),
             page_size: 100,
+            slow: Vec::new(),
         };
         let filter = LayoutFilter::default();
         let held = 500;
@@ -1508,5 +1549,87 @@ mod tests {
             days,
             [Some((2024, 3, 1)), Some((2024, 3, 2)), Some((2024, 3, 3))]
         );
+    }
+
+    /// Lists `bucket` from its root; every part of the listing.
+    async fn list_parts(bucket: &Bucket, held: usize) -> Vec<Vec<ObjectMeta>> {
+        let filter = LayoutFilter::default();
+        let mut lister = Lister::new(bucket, "", &filter, held);
+        let mut parts = Vec::new();
+        while let Some(part) = lister.next_part().await {
+            match part.expect("listed") {
+                Listed::Objects(objects) => parts.push(objects),
+                Listed::Unlisted(at, e) => panic!("{at}: {e}"),
+            }
+        }
+        parts
+    }
+
+    #[tokio::test]
+    async fn each_day_comes_whole_and_in_order_whatever_order_the_listings_answer_in() {
+        // Two accounts, one of them also in an organization trail, with digests; the listings
+        // of the second and third accounts' `CloudTrail/` answer last, after the first
+        // account's regions are listed. Their days are not complete before.
+        let mut keys = Vec::new();
+        let accounts = [
+            "AWSLogs/111122223333/",
+            "AWSLogs/444455556666/",
+            "AWSLogs/o-abc/444455556666/",
+        ];
+        for account in accounts {
+            let id = &account[account.len() - 13..account.len() - 1];
+            for region in ["eu-west-1", "us-east-1"] {
+                for day in 1..=3 {
+                    for i in 0..4 {
+                        keys.push(format!(
+                            "{account}CloudTrail/{region}/2024/03/{day:02}/\
+                             {id}_CloudTrail_{region}_202403{day:02}T00{i}0Z_x.json.gz"
+                        ));
+                    }
+                }
+            }
+            keys.push(format!(
+                "{account}CloudTrail-Digest/us-east-1/2024/03/02/\
+                 {id}_CloudTrail-Digest_us-east-1_t_us-east-1_20240302T010000Z.json.gz"
+            ));
+        }
+        keys.sort();
+        let bucket = Bucket {
+            keys: keys.clone(),
+            page_size: 1_000,
+            slow: accounts[1..]
+                .iter()
+                .map(|a| format!("{a}CloudTrail/"))
+                .collect(),
+        };
+        let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
+        let days: Vec<_> = parts.iter().map(|p| (p[0].date, p.len())).collect();
+        // 3 listings of an account x 2 regions x 4 objects a day, and a digest each on the 2nd.
+        assert_eq!(
+            days,
+            [
+                (Some((2024, 3, 1)), 24),
+                (Some((2024, 3, 2)), 27),
+                (Some((2024, 3, 3)), 24)
+            ]
+        );
+        for part in &parts {
+            assert!(
+                part.iter().all(|m| m.date == part[0].date),
+                "one day a part"
+            );
+        }
+        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
+        listed.sort();
+        let all: Vec<String> = keys.iter().map(|k| format!("s3://wide/{k}")).collect();
+        assert_eq!(listed, all);
+
+        // Past the bound while folders are still being discovered, the first day held goes in
+        // parts: the listing holds a bounded number of keys, each key comes once.
+        let parts = list_parts(&bucket, 10).await;
+        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
+        listed.sort();
+        assert_eq!(listed, all);
+        assert!(parts.len() > 3, "{} parts", parts.len());
     }
 }

@@ -50,6 +50,8 @@ pub struct Faults {
     pub expired_every: AtomicU64,
     /// Milliseconds added before every request is served.
     pub latency_ms: AtomicU64,
+    /// Listings of exactly this prefix wait this many more milliseconds.
+    pub slow_listing: Mutex<Option<(String, u64)>>,
     /// GETs of keys containing one of these strings are answered 403 AccessDenied.
     pub deny: Mutex<Vec<String>>,
 }
@@ -531,7 +533,13 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
         InFlight(&state.gets_in_flight)
     });
     let faults = &state.faults;
-    let latency = faults.latency_ms.load(Ordering::Relaxed);
+    let mut latency = faults.latency_ms.load(Ordering::Relaxed);
+    if let Some((prefix, ms)) = &*faults.slow_listing.lock().expect("slow listing")
+        && logged.is_list()
+        && logged.param("prefix") == Some(prefix)
+    {
+        latency += ms;
+    }
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
