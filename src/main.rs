@@ -2,8 +2,36 @@
 
 fn main() -> std::process::ExitCode {
     tune_allocator();
+    raise_open_file_limit();
     crosstrail_cli::main()
 }
+
+/// Lets the process hold as many open files as the system allows (the soft `RLIMIT_NOFILE` up
+/// to the hard one, at most 65,536): each S3 GET in flight holds a connection, and against a
+/// distant endpoint a run keeps up to 1,024 in flight, past the soft limit of 1,024 that many
+/// systems start processes with. The ingest keeps its connections within the limit it finds.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct given, which lives on this
+    // stack frame; a refused value leaves the limit as it was.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            let wanted = limit.rlim_max.min(65_536);
+            if wanted > limit.rlim_cur {
+                limit.rlim_cur = wanted;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() {}
 
 /// glibc's allocator, by default, gives memory back to the kernel as soon as a few hundred KiB
 /// are free at the top of a heap, and serves each block of 128 KiB or more (at first) with a

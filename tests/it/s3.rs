@@ -608,6 +608,48 @@ fn a_slow_endpoint_gets_more_gets_in_flight_than_a_run_starts_with() {
     r.expect_code(0);
     let most = server.most_gets_in_flight.load(Ordering::Relaxed);
     assert!(most <= 8, "{most} GETs at once with --concurrency 8");
+    // So does the open-file limit, less 256 kept for files, when the run cannot raise it.
+    #[cfg(target_os = "linux")]
+    {
+        server.most_gets_in_flight.store(0, Ordering::Relaxed);
+        let mut cmd = s3_command(Some((ACCESS_KEY, SECRET_KEY)));
+        cmd.arg("ingest")
+            .arg("s3://slow")
+            .arg("--lake")
+            .arg(tmp.path().join("lake-few-files"))
+            .args(["--endpoint-url", &server.endpoint]);
+        with_open_file_limit(&mut cmd, 400);
+        let r = finish(cmd);
+        r.expect_code(0);
+        assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
+        let most = server.most_gets_in_flight.load(Ordering::Relaxed);
+        assert!(
+            most <= 144,
+            "{most} GETs at once with 400 files open at most"
+        );
+    }
+}
+
+/// Makes `cmd` start with at most `n` files open, a limit it cannot raise.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn with_open_file_limit(cmd: &mut std::process::Command, n: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the hook runs in the child between fork and exec and only calls setrlimit,
+    // which is async-signal-safe, on a value on its own stack.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
 }
 
 #[test]

@@ -130,7 +130,7 @@ pub struct IngestArgs {
     pub shard: Option<String>,
     /// Objects fetched at once, at most (also bounded by 64 MiB in flight); S3 runs start with
     /// 64 (256 when listing shows latency) and double them while latency keeps the workers
-    /// waiting [default: 512 for S3, else 4 per thread].
+    /// waiting; within the open-file limit [default: 1024 for S3, else 4 per thread].
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// How to reach S3.

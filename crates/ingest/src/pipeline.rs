@@ -453,7 +453,7 @@ async fn fetch_all(
     // TLS), so a run starts with few. When the workers have nothing queued and the next fetch
     // is long in coming, the source's latency is what limits: the limit doubles. Otherwise it
     // stays.
-    let max = options.fetch_concurrency.max(1);
+    let max = options.fetch_concurrency.min(connection_room()).max(1);
     // Set when the first objects are listed, see below.
     let mut limit = 0;
     // Hand over what is ready together: a wake-up of a worker per object cost more than
@@ -566,6 +566,33 @@ fn fetch_thread_yields() {
 
 #[cfg(not(target_os = "linux"))]
 fn fetch_thread_yields() {}
+
+/// Connections this process may open besides the files it needs: the open-file limit less
+/// [`FILES_RESERVED`] (lake files, local reads, the runtime's own descriptors).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn connection_room() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct given, which lives on this stack frame.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return usize::MAX;
+    }
+    usize::try_from(limit.rlim_cur)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(FILES_RESERVED)
+        .max(16)
+}
+
+#[cfg(not(unix))]
+fn connection_room() -> usize {
+    usize::MAX
+}
+
+/// Open files kept out of [`connection_room`].
+const FILES_RESERVED: usize = 256;
 
 /// Fetches in flight when a run starts (see `fetch_all`).
 const INITIAL_FETCHES: usize = 64;
