@@ -48,7 +48,7 @@ use futures::{FutureExt, StreamExt};
 use crate::layout::{self, LayoutFilter};
 use crate::pipeline::error_chain;
 use crate::s3_get::{Getter, read_object};
-use crate::source::{ListStream, Listed, ObjectMeta, Source, SourceError};
+use crate::source::{ListStream, Listed, MAX_LISTED_AHEAD, ObjectMeta, Source, SourceError};
 
 /// How to reach the bucket and what to read from it.
 #[derive(Debug, Clone)]
@@ -575,13 +575,6 @@ impl Cursor {
     }
 }
 
-/// Objects held by a listing, at most (about 400 bytes each), give or take a page per listing
-/// in flight. Past it, only the listings furthest behind ask for pages, and the day they are
-/// on is handed out as far as it is listed: one day of a wide organization trail (thousands of
-/// accounts and regions, millions of keys) comes in parts rather than whole. 32 listings of
-/// 1,000 keys fit three times over.
-const MAX_LISTED_AHEAD: usize = 100_000;
-
 /// The listing of one bucket prefix as a stream of days (see [`Source::list`]).
 ///
 /// Delimiter listings walk the layout down to the regions, or the months in a day range
@@ -593,7 +586,9 @@ const MAX_LISTED_AHEAD: usize = 100_000;
 struct Lister<'a> {
     pages: &'a dyn Pages,
     filter: &'a LayoutFilter,
-    /// Objects held at most (see [`MAX_LISTED_AHEAD`]).
+    /// Objects held at most (see [`MAX_LISTED_AHEAD`]), give or take a page per listing in
+    /// flight. Past it, only the listings furthest behind ask for pages, and the day they are
+    /// on is handed out as far as it is listed. 32 listings of 1,000 keys fit three times over.
     max_held: usize,
     /// Folders found and not yet planned.
     queue: Vec<String>,

@@ -141,7 +141,18 @@ pub struct LocalSource {
     exclude: Option<PathBuf>,
     filter: LayoutFilter,
     threads: usize,
+    /// Objects of a day held at most before they are handed out (see [`MAX_LISTED_AHEAD`]).
+    max_held: usize,
 }
+
+/// Objects a listing holds at most (about 400 bytes each) before it hands out what it has of
+/// the day being listed: one day of a very wide organization trail (thousands of accounts and
+/// regions, millions of objects) comes in parts rather than whole.
+pub(crate) const MAX_LISTED_AHEAD: usize = 100_000;
+
+/// Day folders read at once, at most, between checks of [`MAX_LISTED_AHEAD`]: CloudTrail
+/// delivers a few hundred objects a day to each account and region.
+const DAY_FOLDERS_AT_ONCE: usize = 64;
 
 impl LocalSource {
     /// A source for `path` (a file or a folder). Paths under `exclude` (the lake itself, when
@@ -157,6 +168,7 @@ impl LocalSource {
             exclude,
             filter: LayoutFilter::default(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_held: MAX_LISTED_AHEAD,
         })
     }
 
@@ -275,8 +287,16 @@ impl LocalSource {
             .into_iter()
             .map(|day| (dated.remove(&day).unwrap_or_default(), folders.remove(&day)))
             .chain(std::iter::once((undated, None)));
+        // A day's folders are read a few at a time; past `max_held` objects, what is read of
+        // the day goes out, the rest of it in later parts.
+        let at_once = DAY_FOLDERS_AT_ONCE.min(self.max_held).max(1);
+        let part = |objects: &mut Vec<ObjectMeta>| {
+            let mut part = std::mem::take(objects);
+            part.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            Ok(Listed::Objects(part))
+        };
         for (mut objects, folders) in parts {
-            if let Some(folders) = folders {
+            for folders in folders.iter().flat_map(|f| f.chunks(at_once)) {
                 let read: Vec<Found> = pool.install(|| {
                     folders
                         .par_iter()
@@ -295,12 +315,11 @@ impl LocalSource {
                         }
                     }
                 }
+                if objects.len() >= self.max_held && !emit(part(&mut objects)) {
+                    return;
+                }
             }
-            if objects.is_empty() {
-                continue;
-            }
-            objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            if !emit(Ok(Listed::Objects(objects))) {
+            if !objects.is_empty() && !emit(part(&mut objects)) {
                 return;
             }
         }
@@ -709,6 +728,60 @@ mod tests {
             false
         });
         assert_eq!(taken, 1);
+    }
+
+    #[test]
+    fn a_wide_day_on_disk_comes_in_parts_of_a_bounded_size() {
+        // 2 days of 5 accounts x 2 regions, 3 objects each: a day is 30 objects, more than the
+        // 7 the listing may hold; folders are then read 7 at a time.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().canonicalize().expect("canonical");
+        let mut all = Vec::new();
+        for account in 1..=5 {
+            for region in ["eu-west-1", "us-east-1"] {
+                for day in 1..=2 {
+                    for i in 0..3 {
+                        let path = format!(
+                            "AWSLogs/11111111111{account}/CloudTrail/{region}/2024/03/0{day}/{i}.json.gz"
+                        );
+                        write(&root.join(&path));
+                        all.push(file_key(&root.join(&path)));
+                    }
+                }
+            }
+        }
+        all.sort();
+        let held = 7;
+        let mut source = LocalSource::new(&root, None).expect("source");
+        source.max_held = held;
+        let mut parts: Vec<Vec<ObjectMeta>> = Vec::new();
+        source.list_days(&mut |part| {
+            match part.expect("listing") {
+                Listed::Objects(objects) => parts.push(objects),
+                Listed::Unlisted(at, e) => panic!("{at}: {e}"),
+            }
+            true
+        });
+        // Every object once, each part of one day and sorted, the days in order.
+        let mut listed: Vec<String> = parts.iter().flatten().map(|o| o.key.clone()).collect();
+        listed.sort();
+        assert_eq!(listed, all);
+        let days: Vec<_> = parts.iter().map(|p| p[0].date).collect();
+        assert!(days.is_sorted(), "{days:?}");
+        for part in &parts {
+            assert!(
+                part.iter().all(|o| o.date == part[0].date),
+                "one day a part"
+            );
+            assert!(part.is_sorted_by(|a, b| a.key < b.key), "sorted");
+            // What was held, and one more round of folders read (3 objects each).
+            assert!(
+                part.len() < held + held * 3,
+                "{} objects in a part",
+                part.len()
+            );
+        }
+        assert!(parts.len() >= 4, "{} parts", parts.len());
     }
 
     #[test]
