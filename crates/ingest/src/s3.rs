@@ -406,7 +406,9 @@ impl S3Source {
     async fn get(&self, object: &ObjectMeta) -> Result<Bytes, SourceError> {
         let key = object
             .key
-            .strip_prefix(&format!("s3://{}/", self.bucket))
+            .strip_prefix("s3://")
+            .and_then(|k| k.strip_prefix(self.bucket.as_str()))
+            .and_then(|k| k.strip_prefix('/'))
             .ok_or_else(|| SourceError::S3 {
                 url: object.key.clone(),
                 reason: "not an object of this bucket".to_string(),
@@ -425,7 +427,7 @@ impl S3Source {
             .version
             .strip_prefix("etag ")
             .and_then(|v| v.rsplit_once(" size "))
-            .map(|(etag, _)| format!("\"{etag}\""));
+            .map(|(etag, _)| ["\"", etag, "\""].concat());
         if let Some(Some(getter)) = self.getter.get() {
             return self
                 .retrying(|| {

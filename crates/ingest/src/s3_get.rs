@@ -302,7 +302,11 @@ impl Getter {
 
     /// The URL of `key`.
     fn url(&self, key: &str) -> String {
-        format!("{}/{}", self.base, utf8_percent_encode(key, KEY_SAFE))
+        let mut url = String::with_capacity(self.base.len() + 1 + key.len() + 16);
+        url.push_str(&self.base);
+        url.push('/');
+        url.extend(utf8_percent_encode(key, KEY_SAFE));
+        url
     }
 
     /// Whether listings go this way too ([`Getter::list`]): over our own connections.
@@ -581,6 +585,27 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// `YYYYMMDDTHHMMSSZ` (UTC), as SigV4 writes times, without a format string to parse.
+fn amz_date(time: SystemTime) -> String {
+    use chrono::{Datelike, Timelike};
+    fn digits(out: &mut String, n: u32, width: u32) {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(i) % 10) as u8));
+        }
+    }
+    let now = chrono::DateTime::<chrono::Utc>::from(time);
+    let mut out = String::with_capacity(16);
+    digits(&mut out, u32::try_from(now.year()).unwrap_or(0), 4);
+    digits(&mut out, now.month(), 2);
+    digits(&mut out, now.day(), 2);
+    out.push('T');
+    digits(&mut out, now.hour(), 2);
+    digits(&mut out, now.minute(), 2);
+    digits(&mut out, now.second(), 2);
+    out.push('Z');
+    out
+}
+
 /// Header values as SigV4 canonicalizes them: spaces trimmed, runs of spaces made one.
 fn trim_all(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -605,8 +630,7 @@ fn sign_get(
     cache: &mut Option<SigningKey>,
 ) -> Result<(), Attempt> {
     use sha2::Digest;
-    let now = chrono::DateTime::<chrono::Utc>::from(time);
-    let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let amz_date = amz_date(time);
     let date = &amz_date[..8];
     let uri = request.uri();
     let host = host_header(uri)
@@ -646,8 +670,15 @@ fn sign_get(
         headers.push(("x-amz-security-token", trim_all(token)));
     }
     headers.sort_by(|a, b| a.0.cmp(b.0));
-    let mut canonical = format!("GET\n{path}\n{query}\n");
-    let mut signed = String::new();
+    // Built by pushes into buffers sized once: a GET is signed for every small object.
+    let values: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    let mut canonical = String::with_capacity(path.len() + query.len() + 2 * values + 96);
+    canonical.push_str("GET\n");
+    canonical.push_str(path);
+    canonical.push('\n');
+    canonical.push_str(query);
+    canonical.push('\n');
+    let mut signed = String::with_capacity(values);
     let mut previous: Option<&str> = None;
     for &(name, ref value) in &headers {
         if previous == Some(name) {
@@ -668,11 +699,16 @@ fn sign_get(
     canonical.push_str(&signed);
     canonical.push('\n');
     canonical.push_str(EMPTY_SHA256);
-    let credential_scope = format!("{date}/{}/{}/aws4_request", scope.region, scope.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{credential_scope}\n{}",
-        hex(&sha2::Sha256::digest(canonical.as_bytes()))
-    );
+    let credential_scope = [date, "/", scope.region, "/", scope.service, "/aws4_request"].concat();
+    let string_to_sign = [
+        "AWS4-HMAC-SHA256\n",
+        &amz_date,
+        "\n",
+        &credential_scope,
+        "\n",
+        &hex(&sha2::Sha256::digest(canonical.as_bytes())),
+    ]
+    .concat();
     let secret = credentials.secret_access_key();
     let key = match cache {
         Some(k) if k.date == date && k.secret == secret => k.key,
@@ -690,11 +726,17 @@ fn sign_get(
         }
     };
     let signature = hex(&hmac_sha256(&key, string_to_sign.as_bytes()));
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{credential_scope}, SignedHeaders={signed}, \
-         Signature={signature}",
-        credentials.access_key_id()
-    );
+    let authorization = [
+        "AWS4-HMAC-SHA256 Credential=",
+        credentials.access_key_id(),
+        "/",
+        &credential_scope,
+        ", SignedHeaders=",
+        &signed,
+        ", Signature=",
+        &signature,
+    ]
+    .concat();
     let value = |v: &str| {
         http::HeaderValue::try_from(v)
             .map_err(|e| Attempt::Permanent(format!("cannot sign: header value: {e}")))
@@ -966,6 +1008,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_sigv4_writes_them() {
+        for secs in [
+            0,
+            1_709_251_199,
+            1_709_251_200,
+            1_735_689_599,
+            4_102_444_800,
+        ] {
+            let time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            let expected = chrono::DateTime::<chrono::Utc>::from(time)
+                .format("%Y%m%dT%H%M%SZ")
+                .to_string();
+            assert_eq!(amz_date(time), expected);
         }
     }
 
