@@ -679,10 +679,7 @@ impl<'a> Lister<'a> {
         // order: they go first. Then what is listed of the first day goes now (the listings
         // furthest behind are on it), the rest of it later. While folders are still being
         // discovered no day is known complete, and the first day held goes likewise.
-        if !self.undated.is_empty() {
-            let objects = std::mem::take(&mut self.undated);
-            self.push_part(objects);
-        }
+        self.hand_out_undated();
         if self.buffered >= self.max_held {
             let first = complete.or_else(|| self.dated.keys().next().copied());
             if let Some(day) = first {
@@ -850,9 +847,8 @@ impl<'a> Lister<'a> {
             self.hold(meta);
         }
         if !self.late.is_empty() {
-            let mut late = std::mem::take(&mut self.late);
-            late.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            self.out.push_back(Ok(Listed::Objects(late)));
+            let late = std::mem::take(&mut self.late);
+            self.out.push_back(Ok(Listed::sorted(late)));
         }
         match page.next {
             Some(t) if !stopped => {
@@ -912,10 +908,17 @@ impl<'a> Lister<'a> {
     }
 
     /// Hands out `objects`, no longer held, sorted by key.
-    fn push_part(&mut self, mut objects: Vec<ObjectMeta>) {
+    fn push_part(&mut self, objects: Vec<ObjectMeta>) {
         self.buffered -= objects.len();
-        objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        self.out.push_back(Ok(Listed::Objects(objects)));
+        self.out.push_back(Ok(Listed::sorted(objects)));
+    }
+
+    /// Hands out the keys held that are outside the layout (no delivery day).
+    fn hand_out_undated(&mut self) {
+        if !self.undated.is_empty() {
+            let objects = std::mem::take(&mut self.undated);
+            self.push_part(objects);
+        }
     }
 
     /// Hands out the held days before `complete`, each whole.
@@ -933,10 +936,7 @@ impl<'a> Lister<'a> {
     /// Hands out everything held: the listing is over.
     fn hand_out_all(&mut self) {
         self.hand_out_before((u32::MAX, u32::MAX, u32::MAX));
-        if !self.undated.is_empty() {
-            let objects = std::mem::take(&mut self.undated);
-            self.push_part(objects);
-        }
+        self.hand_out_undated();
     }
 }
 

@@ -91,6 +91,14 @@ pub enum Listed {
     Unlisted(String, SourceError),
 }
 
+impl Listed {
+    /// A part of `objects`, sorted by key.
+    pub(crate) fn sorted(mut objects: Vec<ObjectMeta>) -> Listed {
+        objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Listed::Objects(objects)
+    }
+}
+
 /// A listing as it goes: see [`Source::list`].
 pub type ListStream<'a> = BoxStream<'a, Result<Listed, SourceError>>;
 
@@ -290,11 +298,7 @@ impl LocalSource {
         // A day's folders are read a few at a time; past `max_held` objects, what is read of
         // the day goes out, the rest of it in later parts.
         let at_once = DAY_FOLDERS_AT_ONCE.min(self.max_held).max(1);
-        let part = |objects: &mut Vec<ObjectMeta>| {
-            let mut part = std::mem::take(objects);
-            part.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-            Ok(Listed::Objects(part))
-        };
+        let part = |objects: &mut Vec<ObjectMeta>| Ok(Listed::sorted(std::mem::take(objects)));
         for (mut objects, folders) in parts {
             for folders in folders.iter().flat_map(|f| f.chunks(at_once)) {
                 let read: Vec<Found> = pool.install(|| {
