@@ -610,8 +610,8 @@ struct Lister<'a> {
     peak: usize,
     /// The last day handed out whole.
     emitted: Option<layout::Day>,
-    /// Keys of the page being read that sort before a day handed out whole.
-    late: Vec<ObjectMeta>,
+    /// Keys of the page being read whose day was handed out already, by day.
+    late: BTreeMap<layout::Day, Vec<ObjectMeta>>,
     out: VecDeque<Result<Listed, SourceError>>,
     listed_once: bool,
     finished: bool,
@@ -636,7 +636,7 @@ impl<'a> Lister<'a> {
             #[cfg(test)]
             peak: 0,
             emitted: None,
-            late: Vec::new(),
+            late: BTreeMap::new(),
             out: VecDeque::new(),
             listed_once: false,
             finished: false,
@@ -846,8 +846,7 @@ impl<'a> Lister<'a> {
             }
             self.hold(meta);
         }
-        if !self.late.is_empty() {
-            let late = std::mem::take(&mut self.late);
+        for (_, late) in std::mem::take(&mut self.late) {
             self.out.push_back(Ok(Listed::sorted(late)));
         }
         match page.next {
@@ -866,9 +865,11 @@ impl<'a> Lister<'a> {
 
     fn hold(&mut self, meta: ObjectMeta) {
         match meta.date {
-            // A key that sorts before its day (not laid out by CloudTrail): handed out with
-            // the others of its page.
-            Some(day) if self.emitted.is_some_and(|e| day <= e) => self.late.push(meta),
+            // A key that sorts after its day was handed out (not laid out as CloudTrail does):
+            // handed out with the others of its page and day.
+            Some(day) if self.emitted.is_some_and(|e| day <= e) => {
+                self.late.entry(day).or_default().push(meta);
+            }
             Some(day) => {
                 self.dated.entry(day).or_default().push(meta);
                 self.buffered += 1;
@@ -1628,5 +1629,36 @@ mod tests {
         listed.sort();
         assert_eq!(listed, all);
         assert!(parts.len() > 3, "{} parts", parts.len());
+    }
+
+    #[tokio::test]
+    async fn keys_that_sort_after_their_day_come_in_parts_of_one_day() {
+        // Month folders written `3` rather than `03` sort after December: by the time they are
+        // listed, their days have been handed out. Each such day still comes in a part of
+        // its own, as every part is one day.
+        let region = "AWSLogs/111122223333/CloudTrail/us-east-1/2024";
+        let mut keys: Vec<String> = [
+            "03/01/a", "03/02/a", "03/03/a", "12/01/a", "3/01/b", "3/02/b",
+        ]
+        .iter()
+        .map(|k| format!("{region}/{k}.json.gz"))
+        .collect();
+        keys.sort();
+        let bucket = Bucket {
+            keys: keys.clone(),
+            page_size: 3,
+            slow: Vec::new(),
+        };
+        let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
+        for part in &parts {
+            assert!(
+                part.iter().all(|m| m.date == part[0].date),
+                "one day a part: {part:?}"
+            );
+        }
+        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
+        listed.sort();
+        let all: Vec<String> = keys.iter().map(|k| format!("s3://wide/{k}")).collect();
+        assert_eq!(listed, all);
     }
 }
