@@ -1549,6 +1549,23 @@ mod tests {
         );
     }
 
+    /// Fails unless `parts` hold each of `keys` (of the bucket `wide`) exactly once, and each
+    /// part keys of one day.
+    #[track_caller]
+    fn assert_every_key_once_one_day_a_part(parts: &[Vec<ObjectMeta>], keys: &[String]) {
+        for part in parts {
+            assert!(
+                part.iter().all(|m| m.date == part[0].date),
+                "one day a part: {part:?}"
+            );
+        }
+        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
+        listed.sort();
+        let mut all: Vec<String> = keys.iter().map(|k| format!("s3://wide/{k}")).collect();
+        all.sort();
+        assert_eq!(listed, all);
+    }
+
     /// Lists `bucket` from its root; every part of the listing.
     async fn list_parts(bucket: &Bucket, held: usize) -> Vec<Vec<ObjectMeta>> {
         let filter = LayoutFilter::default();
@@ -1611,23 +1628,12 @@ mod tests {
                 (Some((2024, 3, 3)), 24)
             ]
         );
-        for part in &parts {
-            assert!(
-                part.iter().all(|m| m.date == part[0].date),
-                "one day a part"
-            );
-        }
-        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
-        listed.sort();
-        let all: Vec<String> = keys.iter().map(|k| format!("s3://wide/{k}")).collect();
-        assert_eq!(listed, all);
+        assert_every_key_once_one_day_a_part(&parts, &keys);
 
         // Past the bound while folders are still being discovered, the first day held goes in
         // parts: the listing holds a bounded number of keys, each key comes once.
         let parts = list_parts(&bucket, 10).await;
-        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
-        listed.sort();
-        assert_eq!(listed, all);
+        assert_every_key_once_one_day_a_part(&parts, &keys);
         assert!(parts.len() > 3, "{} parts", parts.len());
     }
 
@@ -1650,15 +1656,6 @@ mod tests {
             slow: Vec::new(),
         };
         let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
-        for part in &parts {
-            assert!(
-                part.iter().all(|m| m.date == part[0].date),
-                "one day a part: {part:?}"
-            );
-        }
-        let mut listed: Vec<String> = parts.iter().flatten().map(|m| m.key.clone()).collect();
-        listed.sort();
-        let all: Vec<String> = keys.iter().map(|k| format!("s3://wide/{k}")).collect();
-        assert_eq!(listed, all);
+        assert_every_key_once_one_day_a_part(&parts, &keys);
     }
 }
