@@ -363,7 +363,9 @@ async fn list_work(
         let mut batch = Vec::new();
         let mut bytes = 0;
         for meta in objects {
-            if day != Some(meta.date) {
+            // Keys never read (digests, Insights) may come after their day, between two parts
+            // of a later one: they do not end the day whose keys are checked for repeats.
+            if day != Some(meta.date) && meta.kind == ObjectKind::Log {
                 day = Some(meta.date);
                 seen.clear();
             }

@@ -575,6 +575,15 @@ impl Cursor {
     fn ordered(&self) -> bool {
         self.plan == Plan::Days
     }
+
+    /// Whether it lists a folder of objects that are never read (digests, Insights): how far
+    /// it has come does not decide which days are complete. Its keys of a day already handed
+    /// out go out on their own (see `Lister::hold`), and the pipeline counts them as skipped.
+    /// A year of one account's digests is about 150 pages listed one after another: the days
+    /// of the trail do not wait for them.
+    fn never_read(&self) -> bool {
+        layout::classify(&self.dir) != layout::ObjectKind::Log
+    }
 }
 
 /// The listing of one bucket prefix as a stream of days (see [`Source::list`]).
@@ -582,7 +591,8 @@ impl Cursor {
 /// Delimiter listings walk the layout down to the regions, or the months in a day range
 /// (`LIST_CONCURRENCY` requests in flight); each is then listed flat, a page at a time, and
 /// its keys come in day order. So once no folder is left to discover, every day before the
-/// smallest frontier of the flat listings still going is complete and is handed out, while
+/// smallest frontier of the flat listings still going (those of digests and Insights aside,
+/// whose objects are never read) is complete and is handed out, while
 /// later pages are still being asked for. The next page goes to the listing furthest behind,
 /// so that days complete early and few objects wait.
 struct Lister<'a> {
@@ -888,11 +898,12 @@ impl<'a> Lister<'a> {
     /// Days before this one are listed in full; `None` while folders that may hold any day
     /// are still to be listed.
     fn complete_before(&self) -> Option<layout::Day> {
-        if !self.queue.is_empty() || !self.waiting_other.is_empty() {
+        let read = |id: &u64| self.cursors.get(id).is_none_or(|c| !c.never_read());
+        if !self.queue.is_empty() || self.waiting_other.iter().any(read) {
             return None;
         }
         let mut before = (u32::MAX, u32::MAX, u32::MAX);
-        for c in self.cursors.values() {
+        for c in self.cursors.values().filter(|c| !c.never_read()) {
             if !c.ordered() {
                 return None;
             }
@@ -1635,6 +1646,55 @@ mod tests {
         let parts = list_parts(&bucket, 10).await;
         assert_every_key_once_one_day_a_part(&parts, &keys);
         assert!(parts.len() > 3, "{} parts", parts.len());
+    }
+
+    #[tokio::test]
+    async fn days_do_not_wait_for_a_long_listing_of_digests() {
+        // An account's digests take many pages (a year of them, about 150), listed slowly:
+        // the trail's days go out as they are complete, the digests after them.
+        let account = "AWSLogs/111122223333/";
+        let mut keys = Vec::new();
+        for day in 1..=3 {
+            for i in 0..4 {
+                keys.push(format!(
+                    "{account}CloudTrail/us-east-1/2024/03/{day:02}/\
+                     111122223333_CloudTrail_us-east-1_202403{day:02}T00{i}0Z_x.json.gz"
+                ));
+            }
+            for hour in 0..10 {
+                keys.push(format!(
+                    "{account}CloudTrail-Digest/us-east-1/2024/03/{day:02}/111122223333_\
+                     CloudTrail-Digest_us-east-1_t_us-east-1_202403{day:02}T{hour:02}0000Z.json.gz"
+                ));
+            }
+        }
+        keys.sort();
+        let bucket = Bucket {
+            keys: keys.clone(),
+            page_size: 2,
+            slow: vec![format!("{account}CloudTrail-Digest/")],
+        };
+        let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
+        assert_every_key_once_one_day_a_part(&parts, &keys);
+        let trail = |p: &Vec<ObjectMeta>| {
+            p.iter()
+                .filter(|o| o.kind == layout::ObjectKind::Log)
+                .count()
+        };
+        // The trail's three days first, whole and alone; the digests' days after them.
+        let first: Vec<_> = parts[..3]
+            .iter()
+            .map(|p| (p[0].date, p.len(), trail(p)))
+            .collect();
+        assert_eq!(
+            first,
+            [
+                (Some((2024, 3, 1)), 4, 4),
+                (Some((2024, 3, 2)), 4, 4),
+                (Some((2024, 3, 3)), 4, 4)
+            ]
+        );
+        assert!(parts[3..].iter().all(|p| trail(p) == 0));
     }
 
     #[tokio::test]
