@@ -567,6 +567,12 @@ struct Cursor {
     start_after: Option<String>,
     /// A month's keys come by day: every key still to come is of this day or later.
     frontier: layout::Day,
+    /// It lists a folder of objects that are never read (digests, Insights): how far it has
+    /// come does not decide which days are complete. Its keys of a day already handed out go
+    /// out on their own (see `Lister::hold`), and the pipeline counts them as skipped. A year
+    /// of one account's digests is about 150 pages listed one after another: the days of the
+    /// trail do not wait for them.
+    never_read: bool,
 }
 
 impl Cursor {
@@ -574,15 +580,6 @@ impl Cursor {
     /// frontier are complete as far as it is concerned.
     fn ordered(&self) -> bool {
         self.plan == Plan::Days
-    }
-
-    /// Whether it lists a folder of objects that are never read (digests, Insights): how far
-    /// it has come does not decide which days are complete. Its keys of a day already handed
-    /// out go out on their own (see `Lister::hold`), and the pipeline counts them as skipped.
-    /// A year of one account's digests is about 150 pages listed one after another: the days
-    /// of the trail do not wait for them.
-    fn never_read(&self) -> bool {
-        layout::classify(&self.dir) != layout::ObjectKind::Log
     }
 }
 
@@ -767,6 +764,7 @@ impl<'a> Lister<'a> {
         self.cursors.insert(
             id,
             Cursor {
+                never_read: layout::classify(&dir) != layout::ObjectKind::Log,
                 dir,
                 plan,
                 token: None,
@@ -898,12 +896,12 @@ impl<'a> Lister<'a> {
     /// Days before this one are listed in full; `None` while folders that may hold any day
     /// are still to be listed.
     fn complete_before(&self) -> Option<layout::Day> {
-        let read = |id: &u64| self.cursors.get(id).is_none_or(|c| !c.never_read());
+        let read = |id: &u64| self.cursors.get(id).is_none_or(|c| !c.never_read);
         if !self.queue.is_empty() || self.waiting_other.iter().any(read) {
             return None;
         }
         let mut before = (u32::MAX, u32::MAX, u32::MAX);
-        for c in self.cursors.values().filter(|c| !c.never_read()) {
+        for c in self.cursors.values().filter(|c| !c.never_read) {
             if !c.ordered() {
                 return None;
             }
