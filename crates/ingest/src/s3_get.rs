@@ -511,7 +511,7 @@ impl Getter {
         self.headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
-            .filter(|(n, _)| *n != "host" && !ADDED_HEADERS.contains(n))
+            .filter(|(n, _)| !SET_HEADERS.contains(n))
     }
 
     /// A GET of `url` with our User-Agent and the headers the endpoint rules ask for.
@@ -746,8 +746,10 @@ struct Scope<'a> {
 /// SHA-256 of an empty payload, hex.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Headers a signature adds (replacing any the request has).
-const ADDED_HEADERS: &[&str] = &[
+/// Headers set from the endpoint (`host`) and by a signature, replacing any the request or
+/// the endpoint rules have.
+const SET_HEADERS: &[&str] = &[
+    "host",
     "x-amz-date",
     "x-amz-content-sha256",
     "x-amz-security-token",
@@ -847,7 +849,7 @@ fn sign_get(
         .iter()
         .filter(|(name, _)| {
             let name = name.as_str();
-            name != "host" && !UNSIGNED_HEADERS.contains(&name) && !ADDED_HEADERS.contains(&name)
+            !UNSIGNED_HEADERS.contains(&name) && !SET_HEADERS.contains(&name)
         })
         .map(|(name, value)| {
             let value = value
