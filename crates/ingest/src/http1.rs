@@ -51,12 +51,22 @@ const ERROR_BODY_MAX: u64 = 64 << 10;
 /// grow it as they come.
 const PREALLOCATE_MAX: u64 = 64 << 20;
 
+/// Buffers given back (see [`Client::give_back`]) are kept up to this many bytes in all,
+/// and only those of this size or less.
+const SPARE_BYTES: usize = 8 << 20;
+const SPARE_BUFFER_MAX: usize = 256 << 10;
+
 /// Connections to one endpoint (scheme, host and port).
 pub(crate) struct Client {
     host: String,
     port: u16,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     idle: Mutex<Vec<Connection>>,
+    /// Buffers of bodies processed, for the next responses, and their bytes in all. With a
+    /// thousand GETs in flight, a new buffer each time (freed by the worker, on another
+    /// thread) kept glibc's allocator busy merging and splitting free blocks on the fetch
+    /// thread, and touching new pages.
+    spare: Mutex<(Vec<BytesMut>, usize)>,
     connect_timeout: Duration,
     read_timeout: Duration,
 }
@@ -184,6 +194,7 @@ impl Client {
             port,
             tls,
             idle: Mutex::new(Vec::new()),
+            spare: Mutex::new((Vec::new(), 0)),
             connect_timeout: timeouts.0,
             read_timeout: timeouts.1,
         })
@@ -228,6 +239,43 @@ impl Client {
                 Err(Failure::Unanswered(_)) if reused => continue,
                 Err(Failure::Unanswered(why) | Failure::Other(why)) => return Err(why),
             }
+        }
+    }
+
+    /// Takes back the body of a response once it is used: its buffer serves a later one,
+    /// when nothing else holds it and it is small enough.
+    pub(crate) fn give_back(&self, body: Bytes) {
+        let Ok(mut buf) = body.try_into_mut() else {
+            return;
+        };
+        let capacity = buf.capacity();
+        if capacity > SPARE_BUFFER_MAX {
+            return;
+        }
+        buf.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.1 + capacity <= SPARE_BYTES {
+            spare.1 += capacity;
+            spare.0.push(buf);
+        }
+    }
+
+    /// A buffer for a response, of `capacity` bytes at least: one given back, or a new one.
+    fn buffer(&self, capacity: usize) -> BytesMut {
+        let taken = {
+            let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+            let taken = spare.0.pop();
+            if let Some(buf) = &taken {
+                spare.1 -= buf.capacity();
+            }
+            taken
+        };
+        match taken {
+            Some(mut buf) => {
+                buf.reserve(capacity);
+                buf
+            }
+            None => BytesMut::with_capacity(capacity),
         }
     }
 
@@ -298,7 +346,7 @@ impl Client {
             Body::AtMost(_) => 0,
         };
         let capacity = usize::try_from(preallocate).unwrap_or(0) + HEAD_ROOM;
-        let mut buf = BytesMut::with_capacity(capacity);
+        let mut buf = self.buffer(capacity);
         // The head. Whatever is in the buffer is parsed before reading more: an interim
         // response (100 Continue) may come in one piece with the real one.
         let mut answered = false;
@@ -765,6 +813,40 @@ mod tests {
     }
 
     const GET: &[u8] = b"GET /b/k HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_body_given_back_holds_the_next_response() {
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let answers = [&b"hello"[..], b"again", b"third", b"fifth"]
+            .map(|body| Some(&*[OK, body].concat().leak()));
+        let (port, _server) = serve(answers.to_vec()).await;
+        let c = client(port);
+        let first = c.get(GET, 5).await.unwrap().body.unwrap();
+        let at = first.as_ptr();
+        c.give_back(first);
+        // The same buffer, whose head was read in the same place.
+        let second = c.get(GET, 5).await.unwrap().body.unwrap();
+        assert_eq!((&second[..], second.as_ptr()), (&b"again"[..], at));
+        // A body still held elsewhere is not taken back.
+        let held = second.clone();
+        c.give_back(second);
+        let third = c.get(GET, 5).await.unwrap().body.unwrap();
+        assert_eq!(&third[..], b"third");
+        assert_ne!(third.as_ptr(), at);
+        assert_eq!(&held[..], b"again");
+        // Nor a large one, nor more than the bytes kept in all.
+        c.give_back(Bytes::from(vec![0; SPARE_BUFFER_MAX + 1]));
+        assert_eq!(c.spare.lock().unwrap().1, 0);
+        for _ in 0..SPARE_BYTES / SPARE_BUFFER_MAX + 2 {
+            c.give_back(Bytes::from(vec![0; SPARE_BUFFER_MAX]));
+        }
+        let spare = c.spare.lock().unwrap();
+        assert_eq!(spare.1, SPARE_BYTES);
+        assert_eq!(
+            spare.0.iter().map(BytesMut::capacity).sum::<usize>(),
+            SPARE_BYTES
+        );
+    }
 
     #[tokio::test]
     async fn interim_responses_chunked_bodies_and_closed_connections() {

@@ -170,8 +170,9 @@ struct Fetched {
 
 /// An object's bytes as handed to a worker.
 enum Body {
-    /// Fetched, or why not.
-    Fetched(Result<Bytes, SourceError>),
+    /// Fetched from this source (which takes the bytes back when they are processed, see
+    /// [`Source::give_back`]), or why not.
+    Fetched(Arc<dyn Source>, Result<Bytes, SourceError>),
     /// To be read by the worker from this source (see [`Source::reads_in_worker`]).
     Read(Arc<dyn Source>),
 }
@@ -434,7 +435,7 @@ async fn fetch_all(
             let result = source.fetch(&meta).await;
             Fetched {
                 meta,
-                body: Body::Fetched(result),
+                body: Body::Fetched(source, result),
                 _permit: Some(permit),
             }
         });
@@ -701,8 +702,8 @@ fn worker(
         let name = name.as_str();
         builder.start_object(name);
         let outcome = match &fetched.body {
-            Body::Fetched(Ok(bytes)) => process(bytes, &mut builder, options, &mut inflate_buf),
-            Body::Fetched(Err(e)) => Err(e.reason()),
+            Body::Fetched(_, Ok(bytes)) => process(bytes, &mut builder, options, &mut inflate_buf),
+            Body::Fetched(_, Err(e)) => Err(e.reason()),
             Body::Read(source) => {
                 if read_buf.capacity() > READ_KEEP_BYTES {
                     read_buf = Vec::new();
@@ -749,7 +750,13 @@ fn worker(
                 current.entries.push(entry);
             }
         }
-        drop(fetched);
+        // Done with the object: its share of the bytes in flight is free, and its buffer may
+        // serve a later fetch.
+        let Fetched { body, _permit, .. } = fetched;
+        drop(_permit);
+        if let Body::Fetched(source, Ok(bytes)) = body {
+            source.give_back(bytes);
+        }
         let full = current.inflated >= options.chunk_bytes
             || current.entries.len() + current.pending.len() >= options.chunk_objects;
         if builder.pending_rows() >= FLUSH_ROWS || current.pending_inflated >= FLUSH_BYTES || full {

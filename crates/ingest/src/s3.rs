@@ -1277,6 +1277,12 @@ impl Source for S3Source {
             us => Some(Duration::from_micros(us)),
         }
     }
+
+    fn give_back(&self, body: Bytes) {
+        if let Some(Some(getter)) = self.getter.get() {
+            getter.give_back(body);
+        }
+    }
 }
 
 #[cfg(test)]

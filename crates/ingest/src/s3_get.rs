@@ -355,6 +355,13 @@ impl Getter {
         }
     }
 
+    /// Takes back a body this getter fetched, once it is used (see [`http1::Client::give_back`]).
+    pub(crate) fn give_back(&self, body: Bytes) {
+        if let Transport::Direct(client) = &self.transport {
+            client.give_back(body);
+        }
+    }
+
     /// Whether listings go this way too ([`Getter::list`]): over our own connections.
     pub(crate) fn lists(&self) -> bool {
         matches!(self.transport, Transport::Direct(_))

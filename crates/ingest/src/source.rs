@@ -140,6 +140,11 @@ pub trait Source: Send + Sync {
     fn round_trip(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Takes back what [`Source::fetch`] returned once it is processed, so that its memory
+    /// can serve a later fetch. By default it is dropped.
+    fn give_back(&self, body: Bytes) {
+        drop(body);
+    }
 }
 
 /// Files and folders on local disk (folders walked recursively, links followed).
