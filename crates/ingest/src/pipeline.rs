@@ -164,7 +164,8 @@ pub enum IngestError {
 struct Fetched {
     meta: ObjectMeta,
     body: Body,
-    /// How long the fetch took, retries included (`None` when a worker reads it).
+    /// How long a fetch that succeeded took, retries included (`None` when it failed, or
+    /// when a worker reads it: some failures come without a request).
     took: Option<Duration>,
     /// The object's share of the bytes in flight, held until it is processed.
     _permit: Option<OwnedSemaphorePermit>,
@@ -437,10 +438,11 @@ async fn fetch_all(
                 .unwrap_or_else(|_| unreachable!("the budget semaphore is never closed"));
             let started = Instant::now();
             let result = source.fetch(&meta).await;
+            let took = result.is_ok().then(|| started.elapsed());
             Fetched {
                 meta,
                 body: Body::Fetched(source, result),
-                took: Some(started.elapsed()),
+                took,
                 _permit: Some(permit),
             }
         });
