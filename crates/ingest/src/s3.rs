@@ -604,9 +604,11 @@ struct Lister<'a> {
     queue: Vec<String>,
     /// Folders queued so far: a guessed one is not listed again when its parent shows it.
     seen: HashSet<String>,
-    /// Regions found below an account's `CloudTrail/` so far: the `CloudTrail/` folders
-    /// listed afterwards have them listed alongside (see [`guesses`]).
-    regions: BTreeSet<String>,
+    /// Regions found below accounts' `CloudTrail/` folders so far, with how many of those
+    /// showed each, and how many were listed: the `CloudTrail/` folders listed afterwards
+    /// have the regions of at least half of them listed alongside (see [`guesses`]).
+    regions: BTreeMap<String, u32>,
+    trail_folders: u32,
     next_id: u64,
     /// Listings not finished, in flight or waiting for their next page.
     cursors: HashMap<u64, Cursor>,
@@ -636,7 +638,8 @@ impl<'a> Lister<'a> {
             max_held,
             queue: vec![prefix.to_string()],
             seen: [prefix.to_string()].into_iter().collect(),
-            regions: BTreeSet::new(),
+            regions: BTreeMap::new(),
+            trail_folders: 0,
             next_id: 0,
             cursors: HashMap::new(),
             waiting_ordered: BinaryHeap::new(),
@@ -678,6 +681,17 @@ impl<'a> Lister<'a> {
         }
     }
 
+    /// The regions found below at least half of the accounts' `CloudTrail/` folders listed so
+    /// far. Some regions are used by a few accounts of an organization only: guessed for
+    /// every other account, each would be an empty listing.
+    fn likely_regions(&self) -> BTreeSet<String> {
+        self.regions
+            .iter()
+            .filter(|(_, shown)| 2 * **shown >= self.trail_folders)
+            .map(|(region, _)| region.clone())
+            .collect()
+    }
+
     /// Hands out the days listed in full, and more when too much is held.
     fn hand_out_listed(&mut self) {
         let complete = self.complete_before();
@@ -712,7 +726,8 @@ impl<'a> Lister<'a> {
                     }
                     plan => {
                         if plan == Plan::Delimited {
-                            for g in guesses(&dir, &self.regions) {
+                            let likely = self.likely_regions();
+                            for g in guesses(&dir, &likely) {
                                 self.enqueue(g);
                             }
                         }
@@ -832,6 +847,9 @@ impl<'a> Lister<'a> {
         self.listed_once = true;
         let filter = self.filter;
         let regions_below = cursor.plan == Plan::Delimited && is_trail_folder(&cursor.dir);
+        if regions_below && cursor.token.is_none() {
+            self.trail_folders += 1; // its first page
+        }
         for p in page.prefixes {
             if regions_below
                 && let Some(region) = p
@@ -839,7 +857,7 @@ impl<'a> Lister<'a> {
                     .and_then(|r| r.strip_suffix('/'))
                     .filter(|r| !r.is_empty() && !r.contains('/'))
             {
-                self.regions.insert(region.to_string());
+                *self.regions.entry(region.to_string()).or_default() += 1;
             }
             self.enqueue(p);
         }
@@ -1007,11 +1025,11 @@ fn below_awslogs(dir: &str) -> Option<(Vec<&str>, bool)> {
 /// nothing, as it is not listed again when `dir`'s listing shows it).
 /// - above `AWSLogs/`: `AWSLogs/`;
 /// - an account: its `CloudTrail/`;
-/// - an account's `CloudTrail/`: the `regions` found below other accounts' so far. The
-///   accounts of one trail log the same regions, and an organization's accounts are one
-///   level deeper than an account trail's: an organization trail beside account trails (or
-///   the accounts of a large organization listed after the first ones) start on their days
-///   a round trip sooner.
+/// - an account's `CloudTrail/`: the `regions` found below most other accounts' so far. The
+///   accounts of one trail log mostly the same regions, and an organization's accounts are
+///   one level deeper than an account trail's: an organization trail beside account trails
+///   (or the accounts of a large organization listed after the first ones) start on their
+///   days a round trip sooner.
 ///
 /// Not a year's twelve months: that multiplies the listings of a trail by up to twelve, and
 /// with `LIST_CONCURRENCY` in flight the listing took longer (measured: a listing-only run at
@@ -1857,5 +1875,45 @@ mod tests {
             .count();
         // "", AWSLogs/, o-abc/, 3 accounts and their CloudTrail/, 6 regions, and the guess.
         assert_eq!(asked.len(), 3 + 6 + 6 + wrong, "{events:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_region_few_accounts_show_is_not_guessed_for_the_others() {
+        // Four account trails log us-east-1, one of them ap-south-1 too; the organization's
+        // account, listed after them all (its organization folder answers last), logs
+        // us-east-1 only. Only the region most accounts showed is guessed for it.
+        let mut keys = Vec::new();
+        let accounts = [
+            ("AWSLogs/111111111111/", &["ap-south-1", "us-east-1"][..]),
+            ("AWSLogs/222222222222/", &["us-east-1"][..]),
+            ("AWSLogs/333333333333/", &["us-east-1"][..]),
+            ("AWSLogs/444444444444/", &["us-east-1"][..]),
+            ("AWSLogs/o-abc/555555555555/", &["us-east-1"][..]),
+        ];
+        for (account, regions) in accounts {
+            for region in regions {
+                keys.push(format!(
+                    "{account}CloudTrail/{region}/2024/03/01/x_CloudTrail_{region}_x.json.gz"
+                ));
+            }
+        }
+        keys.sort();
+        let bucket = Bucket {
+            keys: keys.clone(),
+            page_size: 1_000,
+            slow: vec!["AWSLogs/o-abc/".to_string()],
+            ..Bucket::default()
+        };
+        let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
+        assert_every_key_once_one_day_a_part(&parts, &keys);
+        let events = bucket.events();
+        let at = |event: &str| events.iter().position(|e| e == event);
+        let org = "AWSLogs/o-abc/555555555555/CloudTrail/";
+        let asked = at(&format!("ask {org}us-east-1/")).expect("asked");
+        assert!(
+            asked < at(&format!("got {org}")).expect("got"),
+            "{events:#?}"
+        );
+        assert_eq!(at(&format!("ask {org}ap-south-1/")), None, "{events:#?}");
     }
 }
