@@ -1669,6 +1669,23 @@ mod tests {
         assert_eq!(listed, all);
     }
 
+    /// Sorted keys of two days of logs in each of the regions of each account folder.
+    fn trail_keys(accounts: &[(&str, &[&str])]) -> Vec<String> {
+        let mut keys = Vec::new();
+        for (account, regions) in accounts {
+            for region in *regions {
+                for day in 1..=2 {
+                    keys.push(format!(
+                        "{account}CloudTrail/{region}/2024/03/{day:02}/\
+                         x_CloudTrail_{region}_202403{day:02}T0000Z_x.json.gz"
+                    ));
+                }
+            }
+        }
+        keys.sort();
+        keys
+    }
+
     /// Lists `bucket` from its root; every part of the listing.
     async fn list_parts(bucket: &Bucket, held: usize) -> Vec<Vec<ObjectMeta>> {
         let filter = LayoutFilter::default();
@@ -1818,26 +1835,14 @@ mod tests {
     async fn regions_found_below_one_account_are_listed_alongside_the_next_accounts() {
         // Account trails of two accounts, and an organization trail one level deeper, whose
         // account also logs a region the others do not.
-        let mut keys = Vec::new();
-        let accounts = [
+        let keys = trail_keys(&[
             ("AWSLogs/111122223333/", &["eu-west-1", "us-east-1"][..]),
             ("AWSLogs/444455556666/", &["us-east-1"][..]),
             (
                 "AWSLogs/o-abc/777788889999/",
                 &["ap-south-1", "eu-west-1", "us-east-1"][..],
             ),
-        ];
-        for (account, regions) in accounts {
-            for region in regions {
-                for day in 1..=2 {
-                    keys.push(format!(
-                        "{account}CloudTrail/{region}/2024/03/{day:02}/\
-                         x_CloudTrail_{region}_202403{day:02}T0000Z_x.json.gz"
-                    ));
-                }
-            }
-        }
-        keys.sort();
+        ]);
         let bucket = Bucket {
             keys: keys.clone(),
             page_size: 1_000,
@@ -1882,22 +1887,13 @@ mod tests {
         // Four account trails log us-east-1, one of them ap-south-1 too; the organization's
         // account, listed after them all (its organization folder answers last), logs
         // us-east-1 only. Only the region most accounts showed is guessed for it.
-        let mut keys = Vec::new();
-        let accounts = [
+        let keys = trail_keys(&[
             ("AWSLogs/111111111111/", &["ap-south-1", "us-east-1"][..]),
             ("AWSLogs/222222222222/", &["us-east-1"][..]),
             ("AWSLogs/333333333333/", &["us-east-1"][..]),
             ("AWSLogs/444444444444/", &["us-east-1"][..]),
             ("AWSLogs/o-abc/555555555555/", &["us-east-1"][..]),
-        ];
-        for (account, regions) in accounts {
-            for region in regions {
-                keys.push(format!(
-                    "{account}CloudTrail/{region}/2024/03/01/x_CloudTrail_{region}_x.json.gz"
-                ));
-            }
-        }
-        keys.sort();
+        ]);
         let bucket = Bucket {
             keys: keys.clone(),
             page_size: 1_000,
