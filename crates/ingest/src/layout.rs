@@ -59,7 +59,7 @@ pub fn classify(key: &str) -> ObjectKind {
     ObjectKind::Log
 }
 
-fn is_account(s: &str) -> bool {
+pub(crate) fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 

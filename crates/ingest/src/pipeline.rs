@@ -540,18 +540,20 @@ async fn fetch_all(
             break;
         };
         let mut bytes = first.meta.size;
-        fastest = fastest.min(first.took.unwrap_or(Duration::MAX));
         let mut fetched = vec![first];
         while fetched.len() < HANDOVER_OBJECTS && bytes < handover_bytes {
             match running.next().now_or_never() {
                 Some(Some(more)) => {
                     bytes += more.meta.size;
-                    fastest = fastest.min(more.took.unwrap_or(Duration::MAX));
                     fetched.push(more);
                 }
                 Some(None) | None => break,
             }
         }
+        fastest = fetched
+            .iter()
+            .filter_map(|f| f.took)
+            .fold(fastest, Duration::min);
         if waited > LATENCY_BOUND
             && waited <= fastest.saturating_mul(LATENCY_WAITS)
             && tx.capacity() == tx.max_capacity()
@@ -804,8 +806,12 @@ fn worker(
         }
         // Done with the object: its share of the bytes in flight is free, and its buffer may
         // serve a later fetch.
-        let Fetched { body, _permit, .. } = fetched;
-        drop(_permit);
+        let Fetched {
+            body,
+            _permit: permit,
+            ..
+        } = fetched;
+        drop(permit);
         if let Body::Fetched(source, Ok(bytes)) = body {
             source.give_back(bytes);
         }

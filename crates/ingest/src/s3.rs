@@ -1041,8 +1041,8 @@ fn guesses(dir: &str, regions: &BTreeSet<String>) -> Vec<String> {
     match below_awslogs(dir) {
         None => vec![format!("{dir}AWSLogs/")],
         Some((rest, _)) => match rest.as_slice() {
-            [account] if is_account(account) => vec![format!("{dir}CloudTrail/")],
-            [account, "CloudTrail"] if is_account(account) => {
+            [account] if layout::is_account(account) => vec![format!("{dir}CloudTrail/")],
+            [account, "CloudTrail"] if layout::is_account(account) => {
                 regions.iter().map(|r| format!("{dir}{r}/")).collect()
             }
             _ => Vec::new(),
@@ -1050,15 +1050,12 @@ fn guesses(dir: &str, regions: &BTreeSet<String>) -> Vec<String> {
     }
 }
 
-fn is_account(folder: &str) -> bool {
-    folder.len() == 12 && folder.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Whether `dir` is an account's `CloudTrail/` folder, whose folders are its regions.
 fn is_trail_folder(dir: &str) -> bool {
     dir.ends_with('/')
-        && below_awslogs(dir)
-            .is_some_and(|(rest, _)| matches!(rest.as_slice(), [a, "CloudTrail"] if is_account(a)))
+        && below_awslogs(dir).is_some_and(
+            |(rest, _)| matches!(rest.as_slice(), [a, "CloudTrail"] if layout::is_account(a)),
+        )
 }
 
 fn plan(dir: &str, filter: &LayoutFilter) -> Plan {
