@@ -609,6 +609,10 @@ struct Lister<'a> {
     /// have the regions of at least half of them listed alongside (see [`guesses`]).
     regions: BTreeMap<String, u32>,
     trail_folders: u32,
+    /// The `CloudTrail/` folders asked for and not answered yet: those asked before any
+    /// region was known get the regions found meanwhile listed alongside, without waiting
+    /// for their answer.
+    unanswered_trails: BTreeSet<u64>,
     next_id: u64,
     /// Listings not finished, in flight or waiting for their next page.
     cursors: HashMap<u64, Cursor>,
@@ -640,6 +644,7 @@ impl<'a> Lister<'a> {
             seen: [prefix.to_string()].into_iter().collect(),
             regions: BTreeMap::new(),
             trail_folders: 0,
+            unanswered_trails: BTreeSet::new(),
             next_id: 0,
             cursors: HashMap::new(),
             waiting_ordered: BinaryHeap::new(),
@@ -692,6 +697,26 @@ impl<'a> Lister<'a> {
             .collect()
     }
 
+    /// Queues the likely regions of the `CloudTrail/` folders still to answer. An
+    /// organization's accounts sit a level deeper than account trails: their `CloudTrail/`
+    /// folders are often asked for before any region is known, and their regions would
+    /// otherwise wait a round trip for their answer.
+    fn guess_for_unanswered_trails(&mut self) {
+        if self.unanswered_trails.is_empty() {
+            return;
+        }
+        let likely = self.likely_regions();
+        let dirs: Vec<String> = (self.unanswered_trails.iter())
+            .filter_map(|id| self.cursors.get(id))
+            .map(|c| c.dir.clone())
+            .collect();
+        for dir in dirs {
+            for g in guesses(&dir, &likely) {
+                self.enqueue(g);
+            }
+        }
+    }
+
     /// Hands out the days listed in full, and more when too much is held.
     fn hand_out_listed(&mut self) {
         let complete = self.complete_before();
@@ -731,7 +756,11 @@ impl<'a> Lister<'a> {
                                 self.enqueue(g);
                             }
                         }
+                        let trail = plan == Plan::Delimited && is_trail_folder(&dir);
                         let id = self.add_cursor(dir, plan);
+                        if trail {
+                            self.unanswered_trails.insert(id);
+                        }
                         self.request(id);
                     }
                 }
@@ -821,6 +850,7 @@ impl<'a> Lister<'a> {
         let Some(mut cursor) = self.cursors.remove(&id) else {
             return;
         };
+        self.unanswered_trails.remove(&id);
         let page = match page {
             Ok(page) => page,
             Err(reason) => {
@@ -860,6 +890,9 @@ impl<'a> Lister<'a> {
                 *self.regions.entry(region.to_string()).or_default() += 1;
             }
             self.enqueue(p);
+        }
+        if regions_below {
+            self.guess_for_unanswered_trails();
         }
         let mut stopped = false;
         for o in &page.objects {
@@ -1487,6 +1520,8 @@ mod tests {
         keys: Vec<String>,
         page_size: usize,
         slow: Vec<String>,
+        /// Answered later still (3,000 yields).
+        slower: Vec<String>,
         /// What happened, in order: `ask <prefix>` when a listing is sent, `got <prefix>`
         /// when its answer comes.
         log: std::sync::Mutex<Vec<String>>,
@@ -1546,7 +1581,9 @@ mod tests {
                     }
                 };
             }
-            let yields = if self.slow.iter().any(|s| s == prefix) {
+            let yields = if self.slower.iter().any(|s| s == prefix) {
+                3_000
+            } else if self.slow.iter().any(|s| s == prefix) {
                 1_000
             } else {
                 1
@@ -1908,5 +1945,50 @@ mod tests {
             "{events:#?}"
         );
         assert_eq!(at(&format!("ask {org}ap-south-1/")), None, "{events:#?}");
+    }
+
+    #[tokio::test]
+    async fn regions_found_later_are_listed_for_trail_folders_already_asked() {
+        // The organization folder answers before any account's `CloudTrail/`: its account's
+        // `CloudTrail/` is asked for while no region is known yet, and answers last.
+        let keys = trail_keys(&[
+            ("AWSLogs/111122223333/", &["eu-west-1", "us-east-1"][..]),
+            (
+                "AWSLogs/o-abc/777788889999/",
+                &["eu-west-1", "us-east-1"][..],
+            ),
+        ]);
+        let org = "AWSLogs/o-abc/777788889999/CloudTrail/";
+        let bucket = Bucket {
+            keys: keys.clone(),
+            page_size: 1_000,
+            slow: vec!["AWSLogs/111122223333/CloudTrail/".to_string()],
+            slower: vec![org.to_string()],
+            ..Bucket::default()
+        };
+        let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
+        assert_every_key_once_one_day_a_part(&parts, &keys);
+        let events = bucket.events();
+        let at = |event: &str| {
+            events
+                .iter()
+                .position(|e| e == event)
+                .unwrap_or_else(|| panic!("no {event:?} in {events:#?}"))
+        };
+        // Asked before any region was known...
+        assert!(at(&format!("ask {org}")) < at("got AWSLogs/111122223333/CloudTrail/"));
+        // ...its regions are asked as soon as the account trail shows them, not after its
+        // own answer.
+        for region in ["eu-west-1", "us-east-1"] {
+            assert!(
+                at(&format!("ask {org}{region}/")) < at(&format!("got {org}")),
+                "{region}: {events:#?}"
+            );
+        }
+        let asked: Vec<&String> = events.iter().filter(|e| e.starts_with("ask")).collect();
+        let unique: HashSet<&&String> = asked.iter().collect();
+        assert_eq!(unique.len(), asked.len(), "{events:#?}");
+        // "", AWSLogs/, o-abc/, 2 accounts and their CloudTrail/, 4 regions.
+        assert_eq!(asked.len(), 3 + 4 + 4, "{events:#?}");
     }
 }
