@@ -379,7 +379,8 @@ fn list_from_memory(
     let mut contents = String::new();
     let mut prefixes: Vec<String> = Vec::new();
     let (mut count, mut last, mut truncated) = (0, String::new(), false);
-    for (path, stored) in memory.range(from..) {
+    let mut keys = memory.range(from..);
+    while let Some((path, stored)) = keys.next() {
         let Some(key) = path.strip_prefix(&root) else {
             break;
         };
@@ -406,8 +407,10 @@ fn list_from_memory(
         count += 1;
         match common {
             Some(p) => {
-                // Skip the rest of this common prefix on the next page, too.
+                // Skip the rest of this common prefix, here and on the next page: like S3,
+                // a delimiter listing costs what it answers, not the keys below.
                 last = format!("{p}\u{10ffff}");
+                keys = memory.range(format!("{root}{last}")..);
                 prefixes.push(p);
             }
             None => {
