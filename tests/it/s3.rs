@@ -630,6 +630,34 @@ fn a_slow_endpoint_gets_more_gets_in_flight_than_a_run_starts_with() {
     }
 }
 
+#[test]
+fn gets_in_flight_stop_growing_where_each_one_only_waits_longer() {
+    // The server answers one GET at a time, 6 ms each: the workers wait longer than 5 ms for
+    // every object, as they would on latency, so the GETs in flight double. Twice as many in
+    // flight, each takes twice as long: the doubling is undone and the limit grows no more,
+    // where it used to double on every wait up to the whole listing at once.
+    let tmp = tempdir();
+    let n = 600;
+    one_day_of_objects(&tmp.path().join("s3/one"), n);
+    let server = Server::start(&tmp.path().join("s3"));
+    server.faults.one_at_a_time_ms.store(6, Ordering::Relaxed);
+    let lake = tmp.path().join("lake");
+    let r = s3_ingest(
+        &server,
+        "s3://one",
+        &lake,
+        &[],
+        Some((ACCESS_KEY, SECRET_KEY)),
+    );
+    r.expect_code(0);
+    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
+    assert_eq!(counts(&lake).events, n);
+    // A run starts with 64 in flight, or 256 when a listing took more than 5 ms: one
+    // doubling of either is tried.
+    let most = server.most_gets_in_flight.load(Ordering::Relaxed);
+    assert!(most <= 2 * 256, "{most} GETs at once");
+}
+
 /// Makes `cmd` start with at most `n` files open, a limit it cannot raise.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]

@@ -167,6 +167,8 @@ struct Fetched {
     /// How long a fetch that succeeded took, retries included (`None` when it failed, or
     /// when a worker reads it: some failures come without a request).
     took: Option<Duration>,
+    /// Fetches started before this one in the run.
+    seq: u64,
     /// The object's share of the bytes in flight, held until it is processed.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -416,13 +418,14 @@ async fn fetch_all(
     // its socket is ready, also while this loop waits for a worker to take what is ready (a
     // worker finishing a day's files takes a while). As futures polled by this loop only, the
     // fetches stood still meanwhile, and with a source's latency the workers then ran dry.
-    let fetch = |(source, meta): (usize, ObjectMeta)| {
+    let fetch = |(source, meta): (usize, ObjectMeta), seq: u64| {
         let source = sources[source].clone();
         if read_in_workers && source.reads_in_worker() {
             let read = Fetched {
                 meta,
                 body: Body::Read(source),
                 took: None,
+                seq,
                 _permit: None,
             };
             return futures::future::Either::Left(std::future::ready(read));
@@ -443,6 +446,7 @@ async fn fetch_all(
                 meta,
                 body: Body::Fetched(source, result),
                 took,
+                seq,
                 _permit: Some(permit),
             }
         });
@@ -458,16 +462,7 @@ async fn fetch_all(
     let mut queued = Vec::new().into_iter();
     let mut listing = true;
     let mut running = futures::stream::FuturesUnordered::new();
-    // Fetches in flight: as many as keep the workers fed, up to `fetch_concurrency`. Each one
-    // holds a connection, and a connection costs more CPU than a small GET (and far more with
-    // TLS), so a run starts with few. When the workers have nothing queued and the next fetch
-    // is long in coming, but not ten times longer than the fastest fetch so far, its latency is
-    // what limits: the limit doubles. Otherwise it stays.
-    let max = options.fetch_concurrency.min(connection_room()).max(1);
-    // Set when the first objects are listed, see below.
-    let mut limit = 0;
-    // The fastest fetch so far: the source's latency is this at least (see `LATENCY_WAITS`).
-    let mut fastest = Duration::MAX;
+    let mut limit = FetchLimit::new(options.fetch_concurrency.min(connection_room()));
     // Hand over what is ready together: a wake-up of a worker per object cost more than
     // reading a small local file. A share of the byte budget at most, so that no worker sits
     // on objects another one could be processing.
@@ -492,28 +487,19 @@ async fn fetch_all(
             }
             continue;
         }
-        if limit == 0 {
-            // When even the fastest listing took longer than that, the latency is known
-            // before the first GET: start where the first doublings would have led, two
-            // round trips later.
-            let slow = sources
-                .iter()
-                .any(|s| s.round_trip().is_some_and(|rtt| rtt > LATENCY_BOUND));
-            limit = max.min(if slow {
-                INITIAL_FETCHES * 4
-            } else {
-                INITIAL_FETCHES
-            });
+        if limit.get() == 0 {
+            // The slowest source's fastest listing.
+            limit.start(sources.iter().filter_map(|s| s.round_trip()).max());
         }
-        while running.len() < limit && !abort.load(Ordering::SeqCst) {
+        while running.len() < limit.get() && !abort.load(Ordering::SeqCst) {
             match queued.next() {
-                Some(item) => running.push(fetch(item)),
+                Some(item) => running.push(fetch(item, limit.next_seq())),
                 None => break,
             }
         }
         let (first, waited) = match running.next().now_or_never() {
             Some(first) => (first, Duration::ZERO),
-            None if listing && queued.len() == 0 && running.len() < limit => {
+            None if listing && queued.len() == 0 && running.len() < limit.get() => {
                 // Room for more: wait for a fetch or the next part of the listing. The
                 // listing, not the latency, limits here: no reason to grow.
                 tokio::select! {
@@ -550,16 +536,10 @@ async fn fetch_all(
                 Some(None) | None => break,
             }
         }
-        fastest = fetched
-            .iter()
-            .filter_map(|f| f.took)
-            .fold(fastest, Duration::min);
-        if waited > LATENCY_BOUND
-            && waited <= fastest.saturating_mul(LATENCY_WAITS)
-            && tx.capacity() == tx.max_capacity()
-        {
-            limit = (2 * limit).min(max);
-        }
+        let starved = tx.capacity() == tx.max_capacity();
+        let fetches: Vec<(u64, Option<Duration>)> =
+            fetched.iter().map(|f| (f.seq, f.took)).collect();
+        limit.handed_over(waited, starved, &fetches);
         if tx.send(fetched).await.is_err() {
             break; // workers stopped
         }
@@ -654,11 +634,168 @@ const LATENCY_BOUND: Duration = Duration::from_millis(5);
 /// does the time the fetch thread spent running the listing meanwhile count as waiting.
 /// Against the loopback bench server with no added latency, on a core shared with the
 /// worker, waits past 5 ms took runs of the 35-day trail (47,910 objects) from 65 to 820-970
-/// connections; with both rules, 490 (the rest is the server queueing 256 GETs behind pages
-/// of 1,000 keys at the start), and 86 µs of CPU per object against 96-105 in runs that had
-/// grown. The fastest listing is no measure of the latency there: it included parsing pages
-/// while other answers waited, 4 ms.
+/// connections; with both rules, 490, and 86 µs of CPU per object against 96-105 in runs
+/// that had grown. (The rest came from the server: its delimiter listings read every key
+/// below, so runs started at 256 in flight, and each GET queued behind the others; see
+/// [`SLOWER_BY`].) The fastest listing is no measure of the latency there: it included
+/// parsing pages while other answers waited, 4 ms.
 const LATENCY_WAITS: u32 = 10;
+
+/// How many fetches may be in flight: as many as keep the workers fed, up to a maximum
+/// (`--concurrency`, and the open-file limit). Each one holds a connection, and a connection
+/// costs more CPU than a small GET (and far more with TLS), so a run starts with few. When the
+/// workers have nothing queued and the next fetch is long in coming, but not ten times longer
+/// than the fastest fetch so far, its latency is what limits: the limit doubles, on trial (see
+/// [`SLOWER_BY`]). Otherwise it stays.
+struct FetchLimit {
+    /// Zero until the run's first fetch (see [`FetchLimit::start`]).
+    limit: usize,
+    max: usize,
+    /// The fastest fetch so far: the source's latency is this at least (see
+    /// [`LATENCY_WAITS`]).
+    fastest: Duration,
+    /// Fetches started so far.
+    started: u64,
+    trial: Option<Trial>,
+    /// Whether the limit may still grow.
+    growing: bool,
+}
+
+impl FetchLimit {
+    fn new(max: usize) -> Self {
+        FetchLimit {
+            limit: 0,
+            max: max.max(1),
+            fastest: Duration::MAX,
+            started: 0,
+            trial: None,
+            growing: true,
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.limit
+    }
+
+    /// Sets the first limit from the fastest listing. When even that took longer than
+    /// [`LATENCY_BOUND`], the latency is known before the first GET: start where the first
+    /// doublings would have led, two round trips later.
+    fn start(&mut self, fastest_listing: Option<Duration>) {
+        let slow = fastest_listing.is_some_and(|rtt| rtt > LATENCY_BOUND);
+        let first = if slow {
+            INITIAL_FETCHES * 4
+        } else {
+            INITIAL_FETCHES
+        };
+        self.limit = self.max.min(first);
+    }
+
+    /// The sequence number of a fetch being started.
+    fn next_seq(&mut self) -> u64 {
+        self.started += 1;
+        self.started - 1
+    }
+
+    /// After a handover: the fetch thread sat idle for `waited` before its first fetch came,
+    /// the workers had nothing queued (`starved`), and the fetches handed over, by sequence
+    /// number with how long each took (`None` for a failure).
+    fn handed_over(
+        &mut self,
+        waited: Duration,
+        starved: bool,
+        fetched: &[(u64, Option<Duration>)],
+    ) {
+        let took = || fetched.iter().filter_map(|(_, took)| *took);
+        self.fastest = took().fold(self.fastest, Duration::min);
+        let waiting = starved
+            && waited > LATENCY_BOUND
+            && waited <= self.fastest.saturating_mul(LATENCY_WAITS);
+        // How long a fetch takes at the present limit.
+        let took_now;
+        if let Some(t) = &mut self.trial {
+            // The fetches started once the doubled number was in flight: as quick as
+            // before, latency was what limited; much slower, the source (or the bandwidth)
+            // was, and more in flight only made each wait longer.
+            t.waited |= waiting;
+            let from = t.from;
+            t.after.extend(
+                (fetched.iter())
+                    .filter(|(seq, _)| *seq >= from)
+                    .filter_map(|(_, took)| *took),
+            );
+            if t.after.len() < TRIAL_FETCHES {
+                return;
+            }
+            t.after.sort_unstable();
+            let after = t.after[t.after.len() / 2];
+            let (before, limit, waited) = (t.took, t.limit, t.waited);
+            self.trial = None;
+            if after >= before.mul_f64(SLOWER_BY) {
+                self.limit = limit;
+                self.growing = false;
+                return;
+            }
+            // Kept. The workers waited on latency meanwhile: double again now, rather than
+            // a round trip later at the next wait.
+            if !waited {
+                return;
+            }
+            took_now = after;
+        } else {
+            let mut times: Vec<Duration> = took().collect();
+            times.sort_unstable();
+            match times.get(times.len() / 2) {
+                Some(&median) if waiting => took_now = median,
+                _ => return,
+            }
+        }
+        if self.growing && self.limit < self.max {
+            let doubled = (2 * self.limit).min(self.max);
+            self.trial = Some(Trial {
+                took: took_now,
+                limit: self.limit,
+                // Those started at once queue behind the ones already in flight; the next
+                // ones have the doubled number ahead of them.
+                from: self.started + (doubled - self.limit) as u64,
+                after: Vec::new(),
+                waited: false,
+            });
+            self.limit = doubled;
+        }
+    }
+}
+
+/// A doubling of the fetches in flight is undone, and the limit grows no more in the run,
+/// when the fetches started after it take this many times as long as those before it: the
+/// source, not the latency, limits (Little's law: twice as many in flight, each takes twice
+/// as long). Where each GET waits behind the others at the source, more in flight only
+/// makes each wait longer: against a bench server whose listings were slow, runs of the
+/// 35-day trail with no added latency had doubled from 256 GETs in flight to 1,024 while
+/// each GET went from 22-25 ms to 46-56 ms. With 50 ms added, the doublings stay: runs
+/// reach 1,024 in flight as before, and as quickly, since a doubling kept while the workers
+/// waited is followed by the next at once (default bench trail, 8 alternated runs: median
+/// 1.230 s without trials, 1.295 s when the next doubling waited for a wait after the
+/// verdict, 1.215 s). A slower GET after a doubling needs half again as long:
+/// latency varies from one GET to the next, and a doubling undone for nothing would hold
+/// the run at half the GETs it needs.
+const SLOWER_BY: f64 = 1.5;
+
+/// A doubling of the fetches in flight being tried.
+struct Trial {
+    /// The median time of the fetches handed over when it was decided.
+    took: Duration,
+    /// The limit before.
+    limit: usize,
+    /// The fetches started from this one on had the doubled number in flight before them.
+    from: u64,
+    /// How long those of them that have come took.
+    after: Vec<Duration>,
+    /// Whether the workers waited on latency meanwhile (see [`FetchLimit::handed_over`]).
+    waited: bool,
+}
+
+/// Fetches started after a doubling that decide whether it stays.
+const TRIAL_FETCHES: usize = 8;
 
 /// Fetched objects handed to a worker at most at once.
 const HANDOVER_OBJECTS: usize = 32;
@@ -914,7 +1051,96 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Shard;
+    use super::{FetchLimit, INITIAL_FETCHES, Shard, TRIAL_FETCHES};
+    use std::time::Duration;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Starts `n` fetches and hands them over, each having taken `took`, after a wait of
+    /// `waited` with the workers out of objects.
+    fn hand_over(limit: &mut FetchLimit, n: usize, took: Duration, waited: Duration) {
+        let fetches: Vec<(u64, Option<Duration>)> =
+            (0..n).map(|_| (limit.next_seq(), Some(took))).collect();
+        limit.handed_over(waited, true, &fetches);
+    }
+
+    /// Runs `rounds` of the fetch loop against a source where a fetch with `ahead` fetches
+    /// in flight before it (itself included) takes `took(ahead)`, and each handover of
+    /// `TRIAL_FETCHES` (the oldest ones) came after a wait of `waited`. Returns the limit.
+    fn run(
+        limit: &mut FetchLimit,
+        rounds: usize,
+        waited: Duration,
+        took: impl Fn(usize) -> Duration,
+    ) -> usize {
+        let mut in_flight = std::collections::VecDeque::new();
+        for _ in 0..rounds {
+            while in_flight.len() < limit.get() {
+                in_flight.push_back((limit.next_seq(), took(in_flight.len() + 1)));
+            }
+            let done: Vec<(u64, Option<Duration>)> = (0..TRIAL_FETCHES)
+                .filter_map(|_| in_flight.pop_front())
+                .map(|(seq, took)| (seq, Some(took)))
+                .collect();
+            limit.handed_over(waited, true, &done);
+        }
+        limit.get()
+    }
+
+    #[test]
+    fn a_fetch_limit_doubles_while_latency_limits() {
+        // 50 ms a fetch however many are in flight: the limit doubles up to the maximum.
+        let mut limit = FetchLimit::new(1_000);
+        limit.start(Some(2 * MS));
+        assert_eq!(limit.get(), INITIAL_FETCHES);
+        assert_eq!(run(&mut limit, 400, 10 * MS, |_| 50 * MS), 1_000);
+        // A doubling is tried on the fetches started with the doubled number ahead of them;
+        // kept, and the workers still waiting, it is followed by the next at once.
+        for (waited, next) in [
+            (10 * MS, 4 * INITIAL_FETCHES),
+            (Duration::ZERO, 2 * INITIAL_FETCHES),
+        ] {
+            let mut limit = FetchLimit::new(1_000);
+            limit.start(None);
+            hand_over(&mut limit, 4, 50 * MS, 10 * MS);
+            assert_eq!(limit.get(), 2 * INITIAL_FETCHES);
+            // The 64 more started at once queue behind the first ones: not what decides.
+            for _ in 0..INITIAL_FETCHES {
+                limit.next_seq();
+            }
+            hand_over(&mut limit, TRIAL_FETCHES, 50 * MS, waited);
+            assert_eq!(limit.get(), next, "waited {waited:?}");
+        }
+        // A listing slower than 5 ms already shows the latency: a run starts higher.
+        let mut limit = FetchLimit::new(1_000);
+        limit.start(Some(50 * MS));
+        assert_eq!(limit.get(), 4 * INITIAL_FETCHES);
+        // No wait, or a wait far longer than the fastest fetch (a stall), or workers that
+        // still have objects queued: no reason to grow.
+        let mut limit = FetchLimit::new(1_000);
+        limit.start(None);
+        hand_over(&mut limit, 4, 2 * MS, Duration::ZERO);
+        hand_over(&mut limit, 4, 2 * MS, 30 * MS);
+        let fetches = [(limit.next_seq(), Some(10 * MS))];
+        limit.handed_over(10 * MS, false, &fetches);
+        assert_eq!(limit.get(), INITIAL_FETCHES);
+    }
+
+    #[test]
+    fn a_doubling_that_makes_each_fetch_wait_longer_is_undone() {
+        // The source serves one fetch at a time, 6 ms each: a fetch takes 6 ms for each one
+        // in flight before it. The first doubling is undone, and the limit stays.
+        let mut limit = FetchLimit::new(1_000);
+        limit.start(None);
+        let one_at_a_time = |ahead: usize| 6 * MS * ahead as u32;
+        assert_eq!(run(&mut limit, 100, 6 * MS, one_at_a_time), INITIAL_FETCHES);
+        // Fetches that got quicker after a doubling (a source busy at first) keep it.
+        let mut limit = FetchLimit::new(1_000);
+        limit.start(None);
+        hand_over(&mut limit, 4, 20 * MS, 12 * MS);
+        assert_eq!(limit.get(), 2 * INITIAL_FETCHES);
+        assert_eq!(run(&mut limit, 30, MS, |_| 4 * MS), 2 * INITIAL_FETCHES);
+    }
 
     #[test]
     fn shards_split_keys_exactly_once_and_evenly() {

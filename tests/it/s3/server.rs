@@ -50,6 +50,10 @@ pub struct Faults {
     pub expired_every: AtomicU64,
     /// Milliseconds added before every request is served.
     pub latency_ms: AtomicU64,
+    /// GETs of objects are served one at a time, each holding the server this many
+    /// milliseconds: a server that is the bottleneck, where a GET takes longer the more are
+    /// in flight.
+    pub one_at_a_time_ms: AtomicU64,
     /// Listings of exactly this prefix wait this many more milliseconds.
     pub slow_listing: Mutex<Option<(String, u64)>>,
     /// GETs of keys containing one of these strings are answered 403 AccessDenied.
@@ -97,6 +101,8 @@ struct State {
     /// Held from the existence check to the write of a conditional PUT (`If-None-Match: *`,
     /// which s3s-fs ignores): S3 creates such an object at most once, and so does this server.
     create_only: tokio::sync::Mutex<()>,
+    /// Held by a GET served one at a time (see [`Faults::one_at_a_time_ms`]).
+    one_at_a_time: tokio::sync::Mutex<()>,
     /// `/bucket/key` -> object, when GETs and listings are served from memory.
     memory: BTreeMap<String, Stored>,
     faults: Arc<Faults>,
@@ -192,6 +198,7 @@ impl Server {
             s3: builder.build(),
             root: root.to_path_buf(),
             create_only: tokio::sync::Mutex::new(()),
+            one_at_a_time: tokio::sync::Mutex::new(()),
             memory: if memory { load(root) } else { BTreeMap::new() },
             faults: faults.clone(),
             log: log.clone(),
@@ -546,6 +553,14 @@ async fn front(state: Arc<State>, req: Request<Incoming>) -> Served {
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    let alone = faults.one_at_a_time_ms.load(Ordering::Relaxed);
+    let _alone = if is_get_object && alone > 0 {
+        let held = state.one_at_a_time.lock().await;
+        tokio::time::sleep(Duration::from_millis(alone)).await;
+        Some(held)
+    } else {
+        None
+    };
     let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
     if every(&faults.slow_down_every, n) {
         return Ok(error_response(
