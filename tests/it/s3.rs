@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 
-use server::{ACCESS_KEY, SECRET_KEY, Server};
+use server::{ACCESS_KEY, Faults, SECRET_KEY, Server};
 
 use crate::generated::small_spec;
 use crate::util::{
@@ -420,8 +420,16 @@ fn objects_of_day(bucket: &Path, day: u32, n: u64) {
 /// `<root>/lake`, which must take all `n` objects of one record each. Returns the server, for
 /// its log and counters.
 fn ingest_at_20_ms(root: &Path, bucket: &str, n: u64) -> Server {
+    ingest_with_faults(root, bucket, n, |faults| {
+        faults.latency_ms.store(20, Ordering::Relaxed);
+    })
+}
+
+/// Ingests the `n` objects of `s3://bucket` (kept below `root/s3`) into `root/lake` from a
+/// server with the `faults` set, checks that all of them landed, and returns the server.
+fn ingest_with_faults(root: &Path, bucket: &str, n: u64, faults: impl FnOnce(&Faults)) -> Server {
     let server = Server::start(&root.join("s3"));
-    server.faults.latency_ms.store(20, Ordering::Relaxed);
+    faults(&server.faults);
     let lake = root.join("lake");
     let r = s3_ingest(
         &server,
@@ -639,19 +647,9 @@ fn gets_in_flight_stop_growing_where_each_one_only_waits_longer() {
     let tmp = tempdir();
     let n = 600;
     one_day_of_objects(&tmp.path().join("s3/one"), n);
-    let server = Server::start(&tmp.path().join("s3"));
-    server.faults.one_at_a_time_ms.store(6, Ordering::Relaxed);
-    let lake = tmp.path().join("lake");
-    let r = s3_ingest(
-        &server,
-        "s3://one",
-        &lake,
-        &[],
-        Some((ACCESS_KEY, SECRET_KEY)),
-    );
-    r.expect_code(0);
-    assert_eq!(objects_line(&r.stderr), [n, n, 0, 0, 0], "{r}");
-    assert_eq!(counts(&lake).events, n);
+    let server = ingest_with_faults(tmp.path(), "one", n, |faults| {
+        faults.one_at_a_time_ms.store(6, Ordering::Relaxed);
+    });
     // A run starts with 64 in flight, or 256 when a listing took more than 5 ms: one
     // doubling of either is tried.
     let most = server.most_gets_in_flight.load(Ordering::Relaxed);

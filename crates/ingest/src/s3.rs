@@ -1537,6 +1537,14 @@ mod tests {
         }
     }
 
+    /// Where `event` is in `events` (see [`Bucket::events`]).
+    fn position(events: &[String], event: &str) -> usize {
+        events
+            .iter()
+            .position(|e| e == event)
+            .unwrap_or_else(|| panic!("no {event:?} in {events:#?}"))
+    }
+
     impl Pages for Bucket {
         fn bucket(&self) -> &str {
             "wide"
@@ -1886,12 +1894,7 @@ mod tests {
         assert_every_key_once_one_day_a_part(&parts, &keys);
         assert_eq!(parts.len(), 2, "each day whole");
         let events = bucket.events();
-        let at = |event: &str| {
-            events
-                .iter()
-                .position(|e| e == event)
-                .unwrap_or_else(|| panic!("no {event:?} in {events:#?}"))
-        };
+        let at = |event: &str| position(&events, event);
         let org = "AWSLogs/o-abc/777788889999/CloudTrail/";
         // The regions the account trails showed are asked for with the organization
         // account's `CloudTrail/`, before its answer; the one only it has, after.
@@ -1969,12 +1972,7 @@ mod tests {
         let parts = list_parts(&bucket, MAX_LISTED_AHEAD).await;
         assert_every_key_once_one_day_a_part(&parts, &keys);
         let events = bucket.events();
-        let at = |event: &str| {
-            events
-                .iter()
-                .position(|e| e == event)
-                .unwrap_or_else(|| panic!("no {event:?} in {events:#?}"))
-        };
+        let at = |event: &str| position(&events, event);
         // Asked before any region was known...
         assert!(at(&format!("ask {org}")) < at("got AWSLogs/111122223333/CloudTrail/"));
         // ...its regions are asked as soon as the account trail shows them, not after its
