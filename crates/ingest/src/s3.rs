@@ -613,6 +613,8 @@ struct Lister<'a> {
     /// region was known get the regions found meanwhile listed alongside, without waiting
     /// for their answer.
     unanswered_trails: BTreeSet<u64>,
+    /// The likely regions when those were last queued: unchanged, there is nothing to add.
+    likely_queued: BTreeSet<String>,
     next_id: u64,
     /// Listings not finished, in flight or waiting for their next page.
     cursors: HashMap<u64, Cursor>,
@@ -645,6 +647,7 @@ impl<'a> Lister<'a> {
             regions: BTreeMap::new(),
             trail_folders: 0,
             unanswered_trails: BTreeSet::new(),
+            likely_queued: BTreeSet::new(),
             next_id: 0,
             cursors: HashMap::new(),
             waiting_ordered: BinaryHeap::new(),
@@ -706,6 +709,9 @@ impl<'a> Lister<'a> {
             return;
         }
         let likely = self.likely_regions();
+        if likely == self.likely_queued {
+            return; // those asked for since had these listed alongside
+        }
         let dirs: Vec<String> = (self.unanswered_trails.iter())
             .filter_map(|id| self.cursors.get(id))
             .map(|c| c.dir.clone())
@@ -715,6 +721,7 @@ impl<'a> Lister<'a> {
                 self.enqueue(g);
             }
         }
+        self.likely_queued = likely;
     }
 
     /// Hands out the days listed in full, and more when too much is held.
