@@ -782,7 +782,8 @@ const SLOWER_BY: f64 = 1.5;
 
 /// A doubling of the fetches in flight being tried.
 struct Trial {
-    /// The median time of the fetches handed over when it was decided.
+    /// How long a fetch took at the limit before: the median of the handover that decided
+    /// the doubling, or of the fetches that kept the doubling before.
     took: Duration,
     /// The limit before.
     limit: usize,
