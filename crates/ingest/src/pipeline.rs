@@ -714,8 +714,9 @@ impl FetchLimit {
         let took_now;
         if let Some(t) = &mut self.trial {
             // The fetches started once the doubled number was in flight: as quick as
-            // before, latency was what limited; much slower, the source (or the bandwidth)
-            // was, and more in flight only made each wait longer.
+            // before, latency was what limited; much slower, the source, the bandwidth or
+            // this machine's CPU (answers waiting to be read) was, and more in flight only
+            // made each wait longer.
             t.waited |= waiting;
             let from = t.from;
             t.after.extend(
