@@ -656,6 +656,8 @@ struct FetchLimit {
     fastest: Duration,
     /// Fetches started so far.
     started: u64,
+    /// How long the last [`TRIAL_FETCHES`] fetches that succeeded took.
+    recent: std::collections::VecDeque<Duration>,
     trial: Option<Trial>,
     /// Whether the limit may still grow.
     growing: bool,
@@ -668,6 +670,7 @@ impl FetchLimit {
             max: max.max(1),
             fastest: Duration::MAX,
             started: 0,
+            recent: std::collections::VecDeque::with_capacity(TRIAL_FETCHES),
             trial: None,
             growing: true,
         }
@@ -705,8 +708,13 @@ impl FetchLimit {
         starved: bool,
         fetched: &[(u64, Option<Duration>)],
     ) {
-        let took = || fetched.iter().filter_map(|(_, took)| *took);
-        self.fastest = took().fold(self.fastest, Duration::min);
+        for took in fetched.iter().filter_map(|(_, took)| *took) {
+            self.fastest = self.fastest.min(took);
+            if self.recent.len() == TRIAL_FETCHES {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(took);
+        }
         let waiting = starved
             && waited > LATENCY_BOUND
             && waited <= self.fastest.saturating_mul(LATENCY_WAITS);
@@ -743,7 +751,7 @@ impl FetchLimit {
             }
             took_now = after;
         } else {
-            let mut times: Vec<Duration> = took().collect();
+            let mut times: Vec<Duration> = self.recent.iter().copied().collect();
             times.sort_unstable();
             match times.get(times.len() / 2) {
                 Some(&median) if waiting => took_now = median,
@@ -783,8 +791,8 @@ const SLOWER_BY: f64 = 1.5;
 
 /// A doubling of the fetches in flight being tried.
 struct Trial {
-    /// How long a fetch took at the limit before: the median of the handover that decided
-    /// the doubling, or of the fetches that kept the doubling before.
+    /// How long a fetch took at the limit before: the median of the last fetches when the
+    /// doubling was decided, or of those that kept the doubling before.
     took: Duration,
     /// The limit before.
     limit: usize,
@@ -796,8 +804,10 @@ struct Trial {
     waited: bool,
 }
 
-/// Fetches started after a doubling that decide whether it stays.
-const TRIAL_FETCHES: usize = 8;
+/// Fetches whose median time a doubling is judged on, before and after it: the time of a
+/// GET varies from one to the next, and a median of this many is steadier than a handover's
+/// (a doubling undone for nothing holds a run at half the GETs it needs).
+const TRIAL_FETCHES: usize = 32;
 
 /// Fetched objects handed to a worker at most at once.
 const HANDOVER_OBJECTS: usize = 32;
@@ -1096,6 +1106,15 @@ mod tests {
         limit.start(Some(2 * MS));
         assert_eq!(limit.get(), INITIAL_FETCHES);
         assert_eq!(run(&mut limit, 400, 10 * MS, |_| 50 * MS), 1_000);
+        // So it does when each fetch takes anything from 20 to 60 ms.
+        let mut limit = FetchLimit::new(1_000);
+        limit.start(None);
+        let n = std::cell::Cell::new(0u32);
+        let jittery = |_| {
+            n.set(n.get() + 1);
+            MS * (20 + (n.get().wrapping_mul(2_654_435_761) >> 16) % 41)
+        };
+        assert_eq!(run(&mut limit, 400, 10 * MS, jittery), 1_000);
         // A doubling is tried on the fetches started with the doubled number ahead of them;
         // kept, and the workers still waiting, it is followed by the next at once.
         for (waited, next) in [
