@@ -642,8 +642,9 @@ fn a_slow_endpoint_gets_more_gets_in_flight_than_a_run_starts_with() {
 fn gets_in_flight_stop_growing_where_each_one_only_waits_longer() {
     // The server answers one GET at a time, 6 ms each: the workers wait longer than 5 ms for
     // every object, as they would on latency, so the GETs in flight double. Twice as many in
-    // flight, each takes twice as long: the doubling is undone and the limit grows no more,
-    // where it used to double on every wait up to the whole listing at once.
+    // flight, each takes twice as long: the doubling is undone, and not tried again before
+    // 16 times as many GETs as the limit (more than the 600 here), where it used to double on
+    // every wait up to the whole listing at once.
     let tmp = tempdir();
     let n = 600;
     one_day_of_objects(&tmp.path().join("s3/one"), n);

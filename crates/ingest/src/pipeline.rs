@@ -646,7 +646,7 @@ const LATENCY_WAITS: u32 = 10;
 /// costs more CPU than a small GET (and far more with TLS), so a run starts with few. When the
 /// workers have nothing queued and the next fetch is long in coming, but not ten times longer
 /// than the fastest fetch so far, its latency is what limits: the limit doubles, on trial (see
-/// [`SLOWER_BY`]). Otherwise it stays.
+/// [`SLOWER_BY`] and [`RETRY_AFTER_LIMITS`]). Otherwise it stays.
 struct FetchLimit {
     /// Zero until the run's first fetch (see [`FetchLimit::start`]).
     limit: usize,
@@ -659,8 +659,12 @@ struct FetchLimit {
     /// How long the last [`TRIAL_FETCHES`] fetches that succeeded took.
     recent: std::collections::VecDeque<Duration>,
     trial: Option<Trial>,
-    /// Whether the limit may still grow.
-    growing: bool,
+    /// The limit may grow again once this many fetches have started: after a doubling is
+    /// undone, conditions may change in a long run (the CPU busy listing at the start, a
+    /// source that was slow for a while).
+    grow_from: u64,
+    /// Fetches to wait after the next doubling undone: twice as many after each.
+    grow_after: u64,
 }
 
 impl FetchLimit {
@@ -672,7 +676,8 @@ impl FetchLimit {
             started: 0,
             recent: std::collections::VecDeque::with_capacity(TRIAL_FETCHES),
             trial: None,
-            growing: true,
+            grow_from: 0,
+            grow_after: 0,
         }
     }
 
@@ -741,7 +746,8 @@ impl FetchLimit {
             self.trial = None;
             if after >= before.mul_f64(SLOWER_BY) {
                 self.limit = limit;
-                self.growing = false;
+                self.grow_after = (2 * self.grow_after).max(RETRY_AFTER_LIMITS * limit as u64);
+                self.grow_from = self.started + self.grow_after;
                 return;
             }
             // Kept. The workers waited on latency meanwhile: double again now, rather than
@@ -758,7 +764,7 @@ impl FetchLimit {
                 _ => return,
             }
         }
-        if self.growing && self.limit < self.max {
+        if self.started >= self.grow_from && self.limit < self.max {
             let doubled = (2 * self.limit).min(self.max);
             self.trial = Some(Trial {
                 took: took_now,
@@ -774,8 +780,9 @@ impl FetchLimit {
     }
 }
 
-/// A doubling of the fetches in flight is undone, and the limit grows no more in the run,
-/// when the fetches started after it take this many times as long as those before it: the
+/// A doubling of the fetches in flight is undone, and the limit grows no more for a while
+/// (see [`RETRY_AFTER_LIMITS`]), when the fetches started after it take this many times as
+/// long as those before it: the
 /// source, not the latency, limits (Little's law: twice as many in flight, each takes twice
 /// as long). Where each GET waits behind the others at the source, more in flight only
 /// makes each wait longer: against a bench server whose listings were slow, runs of the
@@ -788,6 +795,12 @@ impl FetchLimit {
 /// latency varies from one GET to the next, and a doubling undone for nothing would hold
 /// the run at half the GETs it needs.
 const SLOWER_BY: f64 = 1.5;
+
+/// After a doubling is undone, the limit may grow again once this many times as many
+/// fetches as it allows at once have started (twice that after the next one undone, and so
+/// on): a run over millions of objects is not held for good by what held at its start, and a
+/// source that stays the limit costs a trial ever more rarely.
+const RETRY_AFTER_LIMITS: u64 = 16;
 
 /// A doubling of the fetches in flight being tried.
 struct Trial {
@@ -1085,6 +1098,19 @@ mod tests {
         waited: Duration,
         took: impl Fn(usize) -> Duration,
     ) -> usize {
+        *run_limits(limit, rounds, waited, took)
+            .last()
+            .unwrap_or(&limit.get())
+    }
+
+    /// As [`run`], with the limit after each round.
+    fn run_limits(
+        limit: &mut FetchLimit,
+        rounds: usize,
+        waited: Duration,
+        took: impl Fn(usize) -> Duration,
+    ) -> Vec<usize> {
+        let mut limits = Vec::new();
         let mut in_flight = std::collections::VecDeque::new();
         for _ in 0..rounds {
             while in_flight.len() < limit.get() {
@@ -1095,8 +1121,9 @@ mod tests {
                 .map(|(seq, took)| (seq, Some(took)))
                 .collect();
             limit.handed_over(waited, true, &done);
+            limits.push(limit.get());
         }
-        limit.get()
+        limits
     }
 
     #[test]
@@ -1150,11 +1177,25 @@ mod tests {
     #[test]
     fn a_doubling_that_makes_each_fetch_wait_longer_is_undone() {
         // The source serves one fetch at a time, 6 ms each: a fetch takes 6 ms for each one
-        // in flight before it. The first doubling is undone, and the limit stays.
+        // in flight before it. The first doubling is undone, and the limit stays for 16
+        // times as many fetches as it allows (1,024).
         let mut limit = FetchLimit::new(1_000);
         limit.start(None);
         let one_at_a_time = |ahead: usize| 6 * MS * ahead as u32;
-        assert_eq!(run(&mut limit, 100, 6 * MS, one_at_a_time), INITIAL_FETCHES);
+        let limits = run_limits(&mut limit, 130, 6 * MS, one_at_a_time);
+        let (first, then) = limits.split_at(30);
+        assert_eq!(first.last(), Some(&INITIAL_FETCHES), "{first:?}");
+        // Tried at once, undone a few rounds later.
+        assert_eq!(first[0], 2 * INITIAL_FETCHES, "{first:?}");
+        assert!(
+            first[8..].iter().all(|l| *l == INITIAL_FETCHES),
+            "{first:?}"
+        );
+        // Then a doubling is tried again, and undone again while the source stays the limit.
+        assert_eq!(then.iter().max(), Some(&(2 * INITIAL_FETCHES)), "{then:?}");
+        assert_eq!(then.last(), Some(&INITIAL_FETCHES), "{then:?}");
+        // Once latency is what limits (the source quick again), the limit grows.
+        assert_eq!(run(&mut limit, 400, 10 * MS, |_| 50 * MS), 1_000);
         // Fetches that got quicker after a doubling (a source busy at first) keep it.
         let mut limit = FetchLimit::new(1_000);
         limit.start(None);
