@@ -757,11 +757,14 @@ impl FetchLimit {
             }
             took_now = after;
         } else {
+            if !waiting {
+                return;
+            }
             let mut times: Vec<Duration> = self.recent.iter().copied().collect();
             times.sort_unstable();
             match times.get(times.len() / 2) {
-                Some(&median) if waiting => took_now = median,
-                _ => return,
+                Some(&median) => took_now = median,
+                None => return,
             }
         }
         if self.started >= self.grow_from && self.limit < self.max {
