@@ -757,13 +757,18 @@ impl<'a> Lister<'a> {
                         }
                     }
                     plan => {
+                        let trail = plan == Plan::Delimited && is_trail_folder(&dir);
                         if plan == Plan::Delimited {
-                            let likely = self.likely_regions();
+                            // Regions are guessed below a `CloudTrail/` folder only.
+                            let likely = if trail {
+                                self.likely_regions()
+                            } else {
+                                BTreeSet::new()
+                            };
                             for g in guesses(&dir, &likely) {
                                 self.enqueue(g);
                             }
                         }
-                        let trail = plan == Plan::Delimited && is_trail_folder(&dir);
                         let id = self.add_cursor(dir, plan);
                         if trail {
                             self.unanswered_trails.insert(id);
