@@ -740,8 +740,9 @@ impl FetchLimit {
             if t.after.len() < TRIAL_FETCHES {
                 return;
             }
-            t.after.sort_unstable();
-            let after = t.after[t.after.len() / 2];
+            let Some(after) = median(&mut t.after) else {
+                return;
+            };
             let (before, limit, waited) = (t.took, t.limit, t.waited);
             self.trial = None;
             if after >= before.mul_f64(SLOWER_BY) {
@@ -761,9 +762,8 @@ impl FetchLimit {
                 return;
             }
             let mut times: Vec<Duration> = self.recent.iter().copied().collect();
-            times.sort_unstable();
-            match times.get(times.len() / 2) {
-                Some(&median) => took_now = median,
+            match median(&mut times) {
+                Some(median) => took_now = median,
                 None => return,
             }
         }
@@ -783,11 +783,20 @@ impl FetchLimit {
     }
 }
 
+/// The middle one of `times` in order (the upper of the two middle ones when their number is
+/// even), or `None` when there are none.
+fn median(times: &mut [Duration]) -> Option<Duration> {
+    if times.is_empty() {
+        return None;
+    }
+    let middle = times.len() / 2;
+    Some(*times.select_nth_unstable(middle).1)
+}
+
 /// A doubling of the fetches in flight is undone, and the limit grows no more for a while
 /// (see [`RETRY_AFTER_LIMITS`]), when the fetches started after it take this many times as
-/// long as those before it: the
-/// source, not the latency, limits (Little's law: twice as many in flight, each takes twice
-/// as long). Where each GET waits behind the others at the source, more in flight only
+/// long as those before it: the source, not the latency, limits (Little's law: twice as
+/// many in flight, each takes twice as long). Where each GET waits behind the others at the source, more in flight only
 /// makes each wait longer: against a bench server whose listings were slow, runs of the
 /// 35-day trail with no added latency had doubled from 256 GETs in flight to 1,024 while
 /// each GET went from 22-25 ms to 46-56 ms. With 50 ms added, the doublings stay: runs
