@@ -632,8 +632,17 @@ impl Source for LocalSource {
         buf.clear();
         // The listed size, plus one byte to see the end without growing the buffer.
         buf.reserve(usize::try_from(object.size).unwrap_or(0).saturating_add(1));
+        // Read through a plain `Read`: `File`'s own `read_to_end` first asks the file's size
+        // and position (two more system calls per object) to size a buffer that is sized
+        // already. A file that grew since it was listed is still read to its end.
+        struct Plain(std::fs::File);
+        impl Read for Plain {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
         std::fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(buf))
+            .and_then(|f| Plain(f).read_to_end(buf))
             .map(drop)
             .map_err(|source| SourceError::Io { path, source })
     }
