@@ -12,3 +12,4 @@ mod rerun;
 mod s3;
 mod sql;
 mod util;
+mod zstd_reuse;
