@@ -9,30 +9,27 @@
 //!
 //! A context dropped after a full reset (`ZSTD_reset_session_and_parameters`:
 //! default parameters, no dictionary, no frame in progress) is as good as a
-//! new one, so up to [`KEEP`] of each kind wait here for the next `create` on
+//! new one, so up to `KEEP` of each kind wait here for the next `create` on
 //! this thread, and are freed when the thread ends. A context keeps the
 //! tables zstd sized for the largest input it compressed: one that grew past
-//! [`KEEP_BYTES`] is freed instead (making one costs little next to
+//! `KEEP_BYTES` is freed instead (making one costs little next to
 //! compressing that much), so that what is kept stays small.
 //!
 //! Without `std` (no thread-local storage), or with `zstdmt` (a context may
 //! reference a thread pool that a reset does not forget), nothing is kept.
 
-/// Contexts of each kind kept per thread: more than the columns of a row
-/// group, so that closing one and starting the next makes none.
-#[cfg_attr(not(all(feature = "std", not(feature = "zstdmt"))), allow(dead_code))]
-pub(crate) const KEEP: usize = 64;
-
-/// The largest context kept (`ZSTD_sizeof_CCtx`/`ZSTD_sizeof_DCtx`).
-#[cfg_attr(not(all(feature = "std", not(feature = "zstdmt"))), allow(dead_code))]
-pub(crate) const KEEP_BYTES: usize = 256 << 10;
-
 #[cfg(all(feature = "std", not(feature = "zstdmt")))]
 mod imp {
-    use super::{KEEP, KEEP_BYTES};
     use core::cell::RefCell;
     use core::ptr::NonNull;
     use std::vec::Vec;
+
+    /// Contexts of each kind kept per thread: more than the columns of a row
+    /// group, so that closing one and starting the next makes none.
+    const KEEP: usize = 64;
+
+    /// The largest context kept (`ZSTD_sizeof_CCtx`/`ZSTD_sizeof_DCtx`).
+    const KEEP_BYTES: usize = 256 << 10;
 
     struct Kept {
         c: Vec<NonNull<zstd_sys::ZSTD_CCtx>>,
@@ -57,69 +54,72 @@ mod imp {
         };
     }
 
+    /// One of this thread's kept contexts, from the list `of`.
+    fn take<T>(of: fn(&mut Kept) -> &mut Vec<NonNull<T>>) -> Option<NonNull<T>> {
+        KEPT.try_with(|k| of(&mut k.borrow_mut()).pop())
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `ctx`, of `size` bytes and reset by the caller, in the list `of`
+    /// unless it is too large, the list is full or the thread is ending; false
+    /// means the caller still owns it and frees it.
+    fn keep<T>(ctx: NonNull<T>, size: usize, of: fn(&mut Kept) -> &mut Vec<NonNull<T>>) -> bool {
+        size <= KEEP_BYTES
+            && KEPT
+                .try_with(|k| {
+                    let mut k = k.borrow_mut();
+                    let list = of(&mut k);
+                    let room = list.len() < KEEP;
+                    if room {
+                        list.push(ctx);
+                    }
+                    room
+                })
+                .unwrap_or(false)
+    }
+
     pub(crate) fn take_cctx() -> Option<NonNull<zstd_sys::ZSTD_CCtx>> {
-        KEPT.try_with(|k| k.borrow_mut().c.pop()).ok().flatten()
+        take(|k| &mut k.c)
     }
 
     pub(crate) fn take_dctx() -> Option<NonNull<zstd_sys::ZSTD_DCtx>> {
-        KEPT.try_with(|k| k.borrow_mut().d.pop()).ok().flatten()
+        take(|k| &mut k.d)
     }
 
-    /// Keeps `c` (reset by the caller) unless the list is full or the thread
-    /// is ending; false means the caller still owns it and frees it.
     pub(crate) fn keep_cctx(c: NonNull<zstd_sys::ZSTD_CCtx>) -> bool {
         // Safety: Just FFI, on a live context.
-        if unsafe { zstd_sys::ZSTD_sizeof_CCtx(c.as_ptr()) } > KEEP_BYTES {
-            return false;
-        }
-        KEPT.try_with(|k| {
-            let mut k = k.borrow_mut();
-            let room = k.c.len() < KEEP;
-            if room {
-                k.c.push(c);
-            }
-            room
-        })
-        .unwrap_or(false)
+        let size = unsafe { zstd_sys::ZSTD_sizeof_CCtx(c.as_ptr()) };
+        keep(c, size, |k| &mut k.c)
     }
 
-    /// As [`keep_cctx`], for a decompression context.
     pub(crate) fn keep_dctx(d: NonNull<zstd_sys::ZSTD_DCtx>) -> bool {
         // Safety: Just FFI, on a live context.
-        if unsafe { zstd_sys::ZSTD_sizeof_DCtx(d.as_ptr()) } > KEEP_BYTES {
-            return false;
-        }
-        KEPT.try_with(|k| {
-            let mut k = k.borrow_mut();
-            let room = k.d.len() < KEEP;
-            if room {
-                k.d.push(d);
-            }
-            room
-        })
-        .unwrap_or(false)
+        let size = unsafe { zstd_sys::ZSTD_sizeof_DCtx(d.as_ptr()) };
+        keep(d, size, |k| &mut k.d)
     }
 }
 
-#[cfg(all(feature = "std", not(feature = "zstdmt")))]
+/// Nothing is kept: contexts are made and freed as upstream.
+#[cfg(not(all(feature = "std", not(feature = "zstdmt"))))]
+mod imp {
+    use core::ptr::NonNull;
+
+    pub(crate) fn take_cctx() -> Option<NonNull<zstd_sys::ZSTD_CCtx>> {
+        None
+    }
+
+    pub(crate) fn take_dctx() -> Option<NonNull<zstd_sys::ZSTD_DCtx>> {
+        None
+    }
+
+    pub(crate) fn keep_cctx(_: NonNull<zstd_sys::ZSTD_CCtx>) -> bool {
+        false
+    }
+
+    pub(crate) fn keep_dctx(_: NonNull<zstd_sys::ZSTD_DCtx>) -> bool {
+        false
+    }
+}
+
 pub(crate) use imp::*;
-
-#[cfg(not(all(feature = "std", not(feature = "zstdmt"))))]
-pub(crate) fn take_cctx() -> Option<core::ptr::NonNull<zstd_sys::ZSTD_CCtx>> {
-    None
-}
-
-#[cfg(not(all(feature = "std", not(feature = "zstdmt"))))]
-pub(crate) fn take_dctx() -> Option<core::ptr::NonNull<zstd_sys::ZSTD_DCtx>> {
-    None
-}
-
-#[cfg(not(all(feature = "std", not(feature = "zstdmt"))))]
-pub(crate) fn keep_cctx(_: core::ptr::NonNull<zstd_sys::ZSTD_CCtx>) -> bool {
-    false
-}
-
-#[cfg(not(all(feature = "std", not(feature = "zstdmt"))))]
-pub(crate) fn keep_dctx(_: core::ptr::NonNull<zstd_sys::ZSTD_DCtx>) -> bool {
-    false
-}
