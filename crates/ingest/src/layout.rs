@@ -43,55 +43,60 @@ pub struct KeyInfo {
     pub date: Option<(u32, u32, u32)>,
 }
 
-/// Classifies a key (or path, with `/` separators).
+/// Classifies a key (or path, with `/` separators). Every listed object is classified: a
+/// folder is split only when a name it looks for appears in it at all.
 pub fn classify(key: &str) -> ObjectKind {
-    let mut parts = key.split('/').filter(|p| !p.is_empty());
     let name = key.rsplit('/').next().unwrap_or(key);
-    if name.starts_with('.') || key.split('/').any(|p| p == crosstrail_lake::INTERNAL_DIR) {
-        return ObjectKind::Hidden;
+    let has_part = |part: &str| key.contains(part) && key.split('/').any(|p| p == part);
+    if name.starts_with('.') || has_part(crosstrail_lake::INTERNAL_DIR) {
+        ObjectKind::Hidden
+    } else if has_part("CloudTrail-Digest") {
+        ObjectKind::Digest
+    } else if has_part("CloudTrail-Insight") {
+        ObjectKind::Insight
+    } else {
+        ObjectKind::Log
     }
-    if parts.any(|p| p == "CloudTrail-Digest") {
-        return ObjectKind::Digest;
-    }
-    if key.split('/').any(|p| p == "CloudTrail-Insight") {
-        return ObjectKind::Insight;
-    }
-    ObjectKind::Log
 }
 
 pub(crate) fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Reads account, region and date from a key laid out as CloudTrail delivers it.
+/// Reads account, region and date from a key laid out as CloudTrail delivers it. Called for
+/// every listed object: one pass over the key, nothing collected but what it returns.
 pub fn parse_key(key: &str) -> KeyInfo {
-    let parts: Vec<&str> = key.split('/').collect();
-    let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
+    let mut parts = key.split('/');
+    if !parts.any(|p| p == "AWSLogs") {
         return KeyInfo::default();
-    };
-    let rest = &parts[at + 1..];
-    let (org_id, rest) = match rest.first() {
-        Some(p) if p.starts_with("o-") => (Some((*p).to_string()), &rest[1..]),
-        _ => (None, rest),
-    };
+    }
+    let mut parts = parts.peekable();
+    let org_id = parts.next_if(|p| p.starts_with("o-")).map(str::to_string);
     let mut info = KeyInfo {
         org_id,
         ..KeyInfo::default()
     };
-    let Some(account) = rest.first().filter(|a| is_account(a)) else {
+    let Some(account) = parts.next().filter(|a| is_account(a)) else {
         return info;
     };
-    info.account = Some((*account).to_string());
+    info.account = Some(account.to_string());
     // <account>/CloudTrail*/<region>/YYYY/MM/DD/<file>
-    if rest.len() >= 6 && rest[1].starts_with("CloudTrail") {
-        info.region = Some(rest[2].to_string());
+    let mut rest = [""; 5];
+    let mut found = 0;
+    for (slot, part) in rest.iter_mut().zip(parts) {
+        *slot = part;
+        found += 1;
+    }
+    let [trail, region, y, m, d] = rest;
+    if found == rest.len() && trail.starts_with("CloudTrail") {
+        info.region = Some(region.to_string());
         let num = |s: &str| s.parse::<u32>().ok();
-        if let (Some(y), Some(m), Some(d)) = (num(rest[3]), num(rest[4]), num(rest[5]))
+        if let (Some(y4), Some(m), Some(d)) = (num(y), num(m), num(d))
             && (1..=12).contains(&m)
             && (1..=31).contains(&d)
-            && rest[3].len() == 4
+            && y.len() == 4
         {
-            info.date = Some((y, m, d));
+            info.date = Some((y4, m, d));
         }
     }
     info
@@ -231,6 +236,91 @@ mod tests {
             ObjectKind::Hidden
         );
         assert_eq!(parse_key("exports/events.jsonl"), KeyInfo::default());
+    }
+
+    /// `classify` and `parse_key` read each listed key in one pass; they must read every key
+    /// as the plain split-and-collect versions below do, on keys that nearly fit the layout.
+    #[test]
+    fn one_pass_readings_match_the_plain_ones() {
+        fn plain_classify(key: &str) -> ObjectKind {
+            let parts: Vec<&str> = key.split('/').collect();
+            let name = parts.last().copied().unwrap_or(key);
+            if name.starts_with('.') || parts.contains(&crosstrail_lake::INTERNAL_DIR) {
+                ObjectKind::Hidden
+            } else if parts.contains(&"CloudTrail-Digest") {
+                ObjectKind::Digest
+            } else if parts.contains(&"CloudTrail-Insight") {
+                ObjectKind::Insight
+            } else {
+                ObjectKind::Log
+            }
+        }
+        fn plain_parse_key(key: &str) -> KeyInfo {
+            let parts: Vec<&str> = key.split('/').collect();
+            let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
+                return KeyInfo::default();
+            };
+            let mut rest = &parts[at + 1..];
+            let mut info = KeyInfo::default();
+            if rest.first().is_some_and(|p| p.starts_with("o-")) {
+                info.org_id = Some(rest[0].to_string());
+                rest = &rest[1..];
+            }
+            let Some(account) = rest.first().filter(|a| is_account(a)) else {
+                return info;
+            };
+            info.account = Some(account.to_string());
+            if rest.len() >= 6 && rest[1].starts_with("CloudTrail") {
+                info.region = Some(rest[2].to_string());
+                let num = |s: &str| s.parse::<u32>().ok();
+                if let (Some(y), Some(m), Some(d)) = (num(rest[3]), num(rest[4]), num(rest[5]))
+                    && (1..=12).contains(&m)
+                    && (1..=31).contains(&d)
+                    && rest[3].len() == 4
+                {
+                    info.date = Some((y, m, d));
+                }
+            }
+            info
+        }
+        let heads = ["", "/", "bucket/", "a/AWSLogs/x/", "AWSLogs/"];
+        let orgs = ["", "o-abc123/", "o-/"];
+        let accounts = ["111122223333/", "11112222333/", "AWSLogs/", ""];
+        let trails = [
+            "CloudTrail/",
+            "CloudTrail-Digest/",
+            "CloudTrail-Insight/",
+            "CloudTrailX/",
+            "_crosstrail/",
+            "",
+        ];
+        let tails = [
+            "us-east-1/2024/03/01/f.json.gz",
+            "us-east-1/2024/03/01",
+            "us-east-1/2024/03/01/",
+            "us-east-1/2024/13/01/f",
+            "us-east-1/24/03/01/f",
+            "us-east-1/2024/03",
+            "eu-west-1/2024/02/31/.f.swp",
+            "x/CloudTrail-Digest",
+            "",
+        ];
+        let mut keys = 0;
+        for head in heads {
+            for org in orgs {
+                for account in accounts {
+                    for trail in trails {
+                        for tail in tails {
+                            let key = format!("{head}{org}{account}{trail}{tail}");
+                            assert_eq!(classify(&key), plain_classify(&key), "{key}");
+                            assert_eq!(parse_key(&key), plain_parse_key(&key), "{key}");
+                            keys += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(keys, 5 * 3 * 4 * 6 * 9);
     }
 
     #[test]
