@@ -30,15 +30,15 @@ impl ObjectKind {
     }
 }
 
-/// Fields read from a CloudTrail key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyInfo {
+/// Fields read from a CloudTrail key, borrowed from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyInfo<'k> {
     /// Organization id of an organization trail (`o-…`).
-    pub org_id: Option<String>,
+    pub org_id: Option<&'k str>,
     /// The account whose activity the object holds.
-    pub account: Option<String>,
+    pub account: Option<&'k str>,
     /// Region directory.
-    pub region: Option<String>,
+    pub region: Option<&'k str>,
     /// Delivery day from the `YYYY/MM/DD` directories.
     pub date: Option<(u32, u32, u32)>,
 }
@@ -64,32 +64,37 @@ pub(crate) fn is_account(s: &str) -> bool {
 }
 
 /// Reads account, region and date from a key laid out as CloudTrail delivers it. Called for
-/// every listed object: one pass over the key, nothing collected but what it returns.
-pub fn parse_key(key: &str) -> KeyInfo {
+/// every listed object: one pass over the key, and nothing copied.
+pub fn parse_key(key: &str) -> KeyInfo<'_> {
     let mut parts = key.split('/');
     if !parts.any(|p| p == "AWSLogs") {
         return KeyInfo::default();
     }
     let mut parts = parts.peekable();
-    let org_id = parts.next_if(|p| p.starts_with("o-")).map(str::to_string);
+    let org_id = parts.next_if(|p| p.starts_with("o-"));
+    let Some(account) = parts.next().filter(|a| is_account(a)) else {
+        return KeyInfo {
+            org_id,
+            ..KeyInfo::default()
+        };
+    };
     let mut info = KeyInfo {
         org_id,
+        account: Some(account),
         ..KeyInfo::default()
     };
-    let Some(account) = parts.next().filter(|a| is_account(a)) else {
+    // <account>/CloudTrail*/<region>/YYYY/MM/DD/<file>
+    let (Some(trail), Some(region), Some(y), Some(m), Some(d)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return info;
     };
-    info.account = Some(account.to_string());
-    // <account>/CloudTrail*/<region>/YYYY/MM/DD/<file>
-    let mut rest = [""; 5];
-    let mut found = 0;
-    for (slot, part) in rest.iter_mut().zip(parts) {
-        *slot = part;
-        found += 1;
-    }
-    let [trail, region, y, m, d] = rest;
-    if found == rest.len() && trail.starts_with("CloudTrail") {
-        info.region = Some(region.to_string());
+    if trail.starts_with("CloudTrail") {
+        info.region = Some(region);
         let num = |s: &str| s.parse::<u32>().ok();
         if let (Some(y4), Some(m), Some(d)) = (num(y), num(m), num(d))
             && (1..=12).contains(&m)
@@ -135,15 +140,17 @@ impl LayoutFilter {
 
     /// Whether the object at `key` (or path) is kept.
     pub fn admits(&self, key: &str) -> bool {
-        if self.is_empty() {
-            return true;
-        }
-        let info = parse_key(key);
-        let known = |set: &Option<BTreeSet<String>>, v: &Option<String>| match set {
+        self.is_empty() || self.admits_info(&parse_key(key))
+    }
+
+    /// Whether the object whose key reads as `info` ([`parse_key`]) is kept: for listings
+    /// that read the key for its date anyway.
+    pub fn admits_info(&self, info: &KeyInfo<'_>) -> bool {
+        let known = |set: &Option<BTreeSet<String>>, v: Option<&str>| match set {
             None => true,
-            Some(set) => v.as_ref().is_some_and(|v| set.contains(v)),
+            Some(set) => v.is_some_and(|v| set.contains(v)),
         };
-        if !known(&self.accounts, &info.account) || !known(&self.regions, &info.region) {
+        if !known(&self.accounts, info.account) || !known(&self.regions, info.region) {
             return false;
         }
         if self.from.is_some() || self.to.is_some() {
@@ -220,14 +227,14 @@ mod tests {
         let k = "logs/AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/111122223333_CloudTrail_us-east-2_20150801T0210Z_Mu0KsOhtH1ar15ZZ.json.gz";
         assert_eq!(classify(k), ObjectKind::Log);
         let i = parse_key(k);
-        assert_eq!(i.account.as_deref(), Some("111122223333"));
-        assert_eq!(i.region.as_deref(), Some("us-east-2"));
+        assert_eq!(i.account, Some("111122223333"));
+        assert_eq!(i.region, Some("us-east-2"));
         assert_eq!(i.date, Some((2015, 8, 1)));
         assert_eq!(i.org_id, None);
         let k =
             "AWSLogs/o-abc123/123456789015/CloudTrail-Insight/ca-central-1/2020/09/23/x.json.gz";
         assert_eq!(classify(k), ObjectKind::Insight);
-        assert_eq!(parse_key(k).org_id.as_deref(), Some("o-abc123"));
+        assert_eq!(parse_key(k).org_id, Some("o-abc123"));
         let k = "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/d.json.gz";
         assert_eq!(classify(k), ObjectKind::Digest);
         assert_eq!(classify("a/.DS_Store"), ObjectKind::Hidden);
@@ -255,7 +262,7 @@ mod tests {
                 ObjectKind::Log
             }
         }
-        fn plain_parse_key(key: &str) -> KeyInfo {
+        fn plain_parse_key(key: &str) -> KeyInfo<'_> {
             let parts: Vec<&str> = key.split('/').collect();
             let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
                 return KeyInfo::default();
@@ -263,15 +270,15 @@ mod tests {
             let mut rest = &parts[at + 1..];
             let mut info = KeyInfo::default();
             if rest.first().is_some_and(|p| p.starts_with("o-")) {
-                info.org_id = Some(rest[0].to_string());
+                info.org_id = Some(rest[0]);
                 rest = &rest[1..];
             }
             let Some(account) = rest.first().filter(|a| is_account(a)) else {
                 return info;
             };
-            info.account = Some(account.to_string());
+            info.account = Some(*account);
             if rest.len() >= 6 && rest[1].starts_with("CloudTrail") {
-                info.region = Some(rest[2].to_string());
+                info.region = Some(rest[2]);
                 let num = |s: &str| s.parse::<u32>().ok();
                 if let (Some(y), Some(m), Some(d)) = (num(rest[3]), num(rest[4]), num(rest[5]))
                     && (1..=12).contains(&m)

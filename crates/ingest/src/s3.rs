@@ -909,7 +909,8 @@ impl<'a> Lister<'a> {
         let mut stopped = false;
         for o in &page.objects {
             let key = o.key.as_str();
-            let date = layout::parse_key(key).date;
+            let info = layout::parse_key(key);
+            let date = info.date;
             if cursor.ordered()
                 && let (Some(day), Some(to)) = (date, filter.to)
                 && day > to
@@ -920,7 +921,7 @@ impl<'a> Lister<'a> {
             if key.ends_with('/') {
                 continue; // a "folder" placeholder object
             }
-            if !filter.admits(key) {
+            if !filter.admits_info(&info) {
                 continue;
             }
             let meta = meta(self.pages.bucket(), o, date);

@@ -439,7 +439,8 @@ impl LocalSource {
     /// The object a listed file is, unless the layout filter leaves it out.
     fn object(&self, path: &Path, meta: &std::fs::Metadata) -> Option<ObjectMeta> {
         let text = path.to_string_lossy();
-        if !self.filter.admits(&text) {
+        let info = layout::parse_key(&text);
+        if !self.filter.admits_info(&info) {
             return None;
         }
         let mtime = meta
@@ -452,7 +453,7 @@ impl LocalSource {
             version: format!("{}-{mtime}", meta.len()),
             size: meta.len(),
             kind: layout::classify(&text),
-            date: layout::parse_key(&text).date,
+            date: info.date,
         })
     }
 }
