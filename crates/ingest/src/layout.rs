@@ -71,18 +71,14 @@ pub fn parse_key(key: &str) -> KeyInfo<'_> {
         return KeyInfo::default();
     }
     let mut parts = parts.peekable();
-    let org_id = parts.next_if(|p| p.starts_with("o-"));
-    let Some(account) = parts.next().filter(|a| is_account(a)) else {
-        return KeyInfo {
-            org_id,
-            ..KeyInfo::default()
-        };
-    };
     let mut info = KeyInfo {
-        org_id,
-        account: Some(account),
+        org_id: parts.next_if(|p| p.starts_with("o-")),
         ..KeyInfo::default()
     };
+    let Some(account) = parts.next().filter(|a| is_account(a)) else {
+        return info;
+    };
+    info.account = Some(account);
     // <account>/CloudTrail*/<region>/YYYY/MM/DD/<file>
     let (Some(trail), Some(region), Some(y), Some(m), Some(d)) = (
         parts.next(),
