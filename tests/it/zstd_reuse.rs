@@ -87,6 +87,12 @@ fn a_dropped_zstd_context_is_reused_on_its_thread_and_starts_over_as_new() {
         drop(third);
         assert_eq!(compress(&mut CCtx::create(), &data), expected);
 
+        // The decompression contexts parquet makes with every column writer and never uses are
+        // most of what is kept: a new one must fit under `KEEP_BYTES` in kept.rs (96 KiB), or a
+        // zstd upgrade would quietly stop their reuse.
+        let new_dctx = DCtx::create().sizeof();
+        assert!(new_dctx <= 96 << 10, "a new DCtx is {new_dctx} bytes");
+
         // Decompression: a dictionary loaded before a drop is gone after it, and a frame that
         // needs one is refused rather than decoded with a stale one.
         let mut dctx = DCtx::create();
