@@ -31,6 +31,9 @@ pub const ACCESS_KEY: &str = "AKIACROSSTRAILTEST01";
 /// The secret of [`ACCESS_KEY`].
 pub const SECRET_KEY: &str = "crosstrail/test/secret/key/0123456789abcd";
 
+/// The server's listen queue; Linux caps it at `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
@@ -207,8 +210,16 @@ impl Server {
             gets_in_flight: AtomicU64::new(0),
             most_gets_in_flight: most_gets_in_flight.clone(),
         });
+        // A listen queue as long as the system allows (`somaxconn`), not std's 128: with
+        // latency added, a run opens about 1,000 connections within a few ms, and a connection
+        // the full queue turned away waits for the client's SYN to be sent again, a second later
+        // (200-700 of them per run in the S3 bench with 50 ms, its last GETs taking 1.05-1.3 s).
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind(([127, 0, 0, 1], 0).into())?;
+                socket.listen(LISTEN_BACKLOG)
+            })
             .expect("bind 127.0.0.1");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let endpoint = format!("{scheme}://{}", listener.local_addr().expect("address"));
