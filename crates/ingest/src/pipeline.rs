@@ -844,18 +844,20 @@ const TRIAL_FETCHES: usize = 32;
 const HANDOVER_OBJECTS: usize = 32;
 
 /// Handovers queued for the workers, per worker, when the fetch thread fetches or reads ahead
-/// (S3, or a core to spare): enough for it to keep ahead. What the queue holds is bounded by the bytes in
-/// flight (`max_bytes_in_flight`) in any case; a deeper one only let it hold more files read
-/// ahead (1 thread, 300 MB bench: +4.7 MiB peak, same wall time).
+/// (S3, or a core to spare): enough for it to keep ahead. What the queue holds is bounded by
+/// the bytes in flight (`max_bytes_in_flight`) in any case; a deeper one only let it hold more
+/// read ahead (1 thread, 300 MB bench: +4.7 MiB peak, same wall time; S3 with 2 threads: same
+/// speed in the S3 bench's shared mode).
 const HANDOVERS_AHEAD: usize = 2;
 
 /// Handovers queued per worker when the workers read every file themselves (local sources
-/// only): such a handover is names, not bytes. With every core taken by a worker, the fetch thread (batch scheduled,
-/// see [`fetch_thread_yields`]) runs only when a worker's time slice ends, a scheduler tick
-/// (4 ms) or more later; with 2 handovers per worker queued (64 small files, about 6 ms of
-/// work for 2 workers), the workers ran dry in between. 300 MB bench, 2 threads on 2 cores,
-/// time each worker waited for a handover, 5 runs: 23-58 ms with 2, 6-15 ms with 8, 2-8 ms
-/// with 32; wall time (medians of 11 alternated runs) 0.590 -> 0.560 s.
+/// only): such a handover is names, not bytes. With every core taken by a worker, the fetch
+/// thread (batch scheduled, see [`fetch_thread_yields`]) runs only when a worker's time slice
+/// ends, a scheduler tick (4 ms) or more later; with 2 handovers per worker queued (128 small
+/// files for 2 workers, about 6 ms of their work), the workers ran dry in between. 300 MB
+/// bench, 2 threads on 2 cores, time each worker waited for a handover, 5 runs: 23-58 ms with
+/// 2, 6-15 ms with 8, 2-8 ms with 32; wall time (medians of 11 alternated runs) 0.590 ->
+/// 0.560 s.
 const HANDOVERS_AHEAD_READ: usize = 32;
 
 /// A read buffer larger than this (a large object was read) is given back rather than kept.
