@@ -87,11 +87,24 @@ fn a_dropped_zstd_context_is_reused_on_its_thread_and_starts_over_as_new() {
         drop(third);
         assert_eq!(compress(&mut CCtx::create(), &data), expected);
 
-        // The decompression contexts parquet makes with every column writer and never uses are
-        // most of what is kept: a new one must fit under `KEEP_BYTES` in kept.rs (96 KiB), or a
-        // zstd upgrade would quietly stop their reuse.
-        let new_dctx = DCtx::create().sizeof();
-        assert!(new_dctx <= 96 << 10, "a new DCtx is {new_dctx} bytes");
+        // A decompression context is made at its first use: parquet makes one with every
+        // column writer and never uses it. Used once, it must fit under `KEEP_BYTES` in kept.rs
+        // (96 KiB), or a zstd upgrade would quietly stop the reuse of those reading the lake.
+        let mut unused = DCtx::create();
+        unused.load_dictionary(&[]).unwrap();
+        unused
+            .reset(zstd_safe::ResetDirective::SessionAndParameters)
+            .unwrap();
+        assert_eq!(unused.sizeof(), 0, "a DCtx not used yet holds no memory");
+        drop(unused);
+        let mut used = DCtx::create();
+        assert_eq!(decompress(&mut used, &expected, data.len()).unwrap(), data);
+        let used_dctx = used.sizeof();
+        assert!(
+            used_dctx > 0 && used_dctx <= 96 << 10,
+            "a DCtx used once is {used_dctx} bytes"
+        );
+        drop(used);
 
         // Decompression: a dictionary loaded before a drop is gone after it, and a frame that
         // needs one is refused rather than decoded with a stale one.

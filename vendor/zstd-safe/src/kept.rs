@@ -19,12 +19,16 @@
 //! allocates and frees, and larger ones pin more of the heap: with contexts
 //! of up to 256 KiB kept, the peak RSS of an ingest of 2 GB was 50 MiB above
 //! that of no reuse, and with 24 or 32 kept instead of 64, 33 to 40 MiB.
-//! Kept up to 96 KiB (a new decompression context, which parquet makes with
-//! every column writer and never uses, and compression contexts that served
-//! small column chunks), 18 MiB; and on a trail of small files, where reuse
-//! saves the most, the peak is below that of no reuse. One list for the
+//! Kept up to 96 KiB (a new decompression context, which parquet then made
+//! with every column writer and never used, and compression contexts that
+//! served small column chunks), 18 MiB; and on a trail of small files, where
+//! reuse saves the most, the peak is below that of no reuse. One list for the
 //! whole process instead of one per thread was tried: slower on that trail,
 //! with a higher peak.
+//!
+//! Since then a `DCtx` from `create` makes its C context at first use (see
+//! `DCtx` in lib.rs): the ones parquet's writers never use cost nothing, and
+//! those kept are ones that decompressed (reading the lake).
 //!
 //! Without `std` (no thread-local storage), or with `zstdmt` (a context may
 //! reference a thread pool that a reset does not forget), nothing is kept.

@@ -1494,8 +1494,14 @@ pub fn get_error_name(code: usize) -> &'static str {
 /// If no dictionary was used, it will most likely be `'static`.
 ///
 /// Same as `DStream`.
+///
+/// crosstrail patch: a context from `create` (or `default`) makes its C
+/// context at first use: parquet makes a decompression context with every
+/// column writer and never uses it, 96 KiB apiece, about a quarter of an
+/// ingest's heap. Until then it holds no memory (`sizeof` is 0), and a reset
+/// or an empty dictionary leaves it so.
 pub struct DCtx<'a>(
-    NonNull<zstd_sys::ZSTD_DCtx>,
+    Option<NonNull<zstd_sys::ZSTD_DCtx>>,
     PhantomData<&'a ()>,
     Poison,
     DState,
@@ -1524,24 +1530,46 @@ impl<'a> DCtx<'a> {
     /// Returns `None` if the operation failed (for example, not enough memory).
     pub fn try_create() -> Option<Self> {
         Some(DCtx(
-            // crosstrail patch: a kept context if this thread has one.
-            kept::take_dctx().or_else(|| {
-                NonNull::new(unsafe { zstd_sys::ZSTD_createDCtx() })
-            })?,
+            Some(Self::new_raw()?),
             PhantomData,
             Poison::default(),
             DState::default(),
         ))
     }
 
+    /// crosstrail patch: a kept context if this thread has one, else a new
+    /// one.
+    fn new_raw() -> Option<NonNull<zstd_sys::ZSTD_DCtx>> {
+        kept::take_dctx()
+            .or_else(|| NonNull::new(unsafe { zstd_sys::ZSTD_createDCtx() }))
+    }
+
     /// Creates a new decoding context.
+    ///
+    /// crosstrail patch: the C context is made at first use.
     ///
     /// # Panics
     ///
-    /// If the context creation fails.
+    /// At first use, if the context creation fails.
     pub fn create() -> Self {
-        Self::try_create()
-            .expect("zstd returned null pointer when creating new context")
+        DCtx(None, PhantomData, Poison::default(), DState::default())
+    }
+
+    /// crosstrail patch: the C context, made now if it was not yet.
+    #[inline]
+    fn raw(&mut self) -> *mut zstd_sys::ZSTD_DCtx {
+        match self.0 {
+            Some(ctx) => ctx.as_ptr(),
+            None => self.make_raw(),
+        }
+    }
+
+    #[cold]
+    fn make_raw(&mut self) -> *mut zstd_sys::ZSTD_DCtx {
+        let ctx = Self::new_raw()
+            .expect("zstd returned null pointer when creating new context");
+        self.0 = Some(ctx);
+        ctx.as_ptr()
     }
 
     /// Ends the session of a one-shot decompression, and passes `res` through.
@@ -1586,7 +1614,7 @@ impl<'a> DCtx<'a> {
         let res = unsafe {
             dst.write_from(|buffer, capacity| {
                 parse_code(zstd_sys::ZSTD_decompressDCtx(
-                    self.0.as_ptr(),
+                    self.raw(),
                     buffer,
                     capacity,
                     ptr_void(src),
@@ -1614,7 +1642,7 @@ impl<'a> DCtx<'a> {
         let res = unsafe {
             dst.write_from(|buffer, capacity| {
                 parse_code(zstd_sys::ZSTD_decompress_usingDict(
-                    self.0.as_ptr(),
+                    self.raw(),
                     buffer,
                     capacity,
                     ptr_void(src),
@@ -1641,7 +1669,7 @@ impl<'a> DCtx<'a> {
         let res = unsafe {
             dst.write_from(|buffer, capacity| {
                 parse_code(zstd_sys::ZSTD_decompress_usingDDict(
-                    self.0.as_ptr(),
+                    self.raw(),
                     buffer,
                     capacity,
                     ptr_void(src),
@@ -1662,7 +1690,7 @@ impl<'a> DCtx<'a> {
     /// Wraps the `ZSTD_initCStream()` function.
     pub fn init(&mut self) -> SafeResult {
         self.2.clear();
-        let code = unsafe { zstd_sys::ZSTD_initDStream(self.0.as_ptr()) };
+        let code = unsafe { zstd_sys::ZSTD_initDStream(self.raw()) };
         self.2.record(parse_code(code))
     }
 
@@ -1674,7 +1702,7 @@ impl<'a> DCtx<'a> {
         self.2.clear();
         let code = unsafe {
             zstd_sys::ZSTD_initDStream_usingDict(
-                self.0.as_ptr(),
+                self.raw(),
                 ptr_void(dict),
                 dict.len(),
             )
@@ -1706,7 +1734,7 @@ impl<'a> DCtx<'a> {
         // Safety: Just FFI
         let code = unsafe {
             zstd_sys::ZSTD_initDStream_usingDDict(
-                self.0.as_ptr(),
+                self.raw(),
                 ddict.0.as_ptr(),
             )
         };
@@ -1720,9 +1748,13 @@ impl<'a> DCtx<'a> {
     /// Wraps the `ZSTD_DCtx_reset()` function.
     pub fn reset(&mut self, reset: ResetDirective) -> SafeResult {
         let resets_session = reset.resets_session();
-        let res = parse_code(unsafe {
-            zstd_sys::ZSTD_DCtx_reset(self.0.as_ptr(), reset.as_sys())
-        });
+        // crosstrail patch: a context not made yet is as a reset leaves it.
+        let res = match self.0 {
+            None => Ok(0),
+            Some(ctx) => parse_code(unsafe {
+                zstd_sys::ZSTD_DCtx_reset(ctx.as_ptr(), reset.as_sys())
+            }),
+        };
         if res.is_ok() && resets_session {
             self.2.clear();
             self.3.streamed = false;
@@ -1742,9 +1774,14 @@ impl<'a> DCtx<'a> {
     ///
     /// The dictionary will apply to all future frames, until a new dictionary is set.
     pub fn load_dictionary(&mut self, dict: &[u8]) -> SafeResult {
+        // crosstrail patch: no dictionary is what a context starts with
+        // (zstd's `Decompressor::new` loads an empty one).
+        if dict.is_empty() && self.0.is_none() {
+            return Ok(0);
+        }
         parse_code(unsafe {
             zstd_sys::ZSTD_DCtx_loadDictionary(
-                self.0.as_ptr(),
+                self.raw(),
                 ptr_void(dict),
                 dict.len(),
             )
@@ -1757,7 +1794,7 @@ impl<'a> DCtx<'a> {
     pub fn disable_dictionary(&mut self) -> SafeResult {
         parse_code(unsafe {
             zstd_sys::ZSTD_DCtx_loadDictionary(
-                self.0.as_ptr(),
+                self.raw(),
                 core::ptr::null(),
                 0,
             )
@@ -1776,7 +1813,7 @@ impl<'a> DCtx<'a> {
         'b: 'a,
     {
         parse_code(unsafe {
-            zstd_sys::ZSTD_DCtx_refDDict(self.0.as_ptr(), ddict.0.as_ptr())
+            zstd_sys::ZSTD_DCtx_refDDict(self.raw(), ddict.0.as_ptr())
         })
     }
 
@@ -1793,7 +1830,7 @@ impl<'a> DCtx<'a> {
     {
         parse_code(unsafe {
             zstd_sys::ZSTD_DCtx_refPrefix(
-                self.0.as_ptr(),
+                self.raw(),
                 ptr_void(prefix),
                 prefix.len(),
             )
@@ -1836,7 +1873,7 @@ impl<'a> DCtx<'a> {
         };
 
         parse_code(unsafe {
-            zstd_sys::ZSTD_DCtx_setParameter(self.0.as_ptr(), param, value)
+            zstd_sys::ZSTD_DCtx_setParameter(self.raw(), param, value)
         })
     }
 
@@ -1862,7 +1899,7 @@ impl<'a> DCtx<'a> {
         let mut input = input.wrap();
         let code = unsafe {
             zstd_sys::ZSTD_decompressStream(
-                self.0.as_ptr(),
+                self.raw(),
                 ptr_mut(&mut output),
                 ptr_mut(&mut input),
             )
@@ -1887,7 +1924,9 @@ impl<'a> DCtx<'a> {
 
     /// Wraps the `ZSTD_sizeof_DCtx()` function.
     pub fn sizeof(&self) -> usize {
-        unsafe { zstd_sys::ZSTD_sizeof_DCtx(self.0.as_ptr()) }
+        // crosstrail patch: 0 for a context not made yet.
+        self.0
+            .map_or(0, |ctx| unsafe { zstd_sys::ZSTD_sizeof_DCtx(ctx.as_ptr()) })
     }
 
     /// Wraps the `ZSTD_decompressBlock()` function.
@@ -1908,7 +1947,7 @@ impl<'a> DCtx<'a> {
         unsafe {
             dst.write_from(|buffer, capacity| {
                 parse_code(zstd_sys::ZSTD_decompressBlock(
-                    self.0.as_ptr(),
+                    self.raw(),
                     buffer,
                     capacity,
                     ptr_void(src),
@@ -1931,7 +1970,7 @@ impl<'a> DCtx<'a> {
         self.3.streamed = true;
         unsafe {
             zstd_sys::ZSTD_insertBlock(
-                self.0.as_ptr(),
+                self.raw(),
                 ptr_void(block),
                 block.len(),
             )
@@ -1960,6 +1999,10 @@ impl<'a> DCtx<'a> {
 
         // An error may leave the C context undefined; do not copy it.
         self.2.guard()?;
+        // crosstrail patch: a context not made yet has no state to copy.
+        let Some(this) = self.0 else {
+            return Ok(Self::create());
+        };
         let mut context = Self::try_create().ok_or(MEMORY_ALLOCATION_ERROR)?;
 
         // `ZSTD_copyDCtx()` is a plain `memcpy`, so a dictionary `self` owns
@@ -1984,7 +2027,7 @@ impl<'a> DCtx<'a> {
             // Safety: Just FFI
             parse_code(unsafe {
                 zstd_sys::ZSTD_DCtx_getParameter(
-                    dctx.0.as_ptr(),
+                    dctx.0.map_or(core::ptr::null_mut(), |c| c.as_ptr()),
                     param,
                     &mut value,
                 )
@@ -1999,7 +2042,7 @@ impl<'a> DCtx<'a> {
             // Safety: Just FFI
             parse_code(unsafe {
                 zstd_sys::ZSTD_DCtx_setParameter(
-                    context.0.as_ptr(),
+                    context.raw(),
                     param,
                     value,
                 )
@@ -2008,7 +2051,7 @@ impl<'a> DCtx<'a> {
 
         // Safety: Just FFI
         unsafe {
-            zstd_sys::ZSTD_copyDCtx(context.0.as_ptr(), self.0.as_ptr())
+            zstd_sys::ZSTD_copyDCtx(context.raw(), this.as_ptr())
         };
 
         // The position within a frame is copied, but not the state that goes
@@ -2022,14 +2065,16 @@ impl<'a> DCtx<'a> {
 
 impl Drop for DCtx<'_> {
     fn drop(&mut self) {
+        // crosstrail patch: nothing to free for a context never made.
+        let Some(ctx) = self.0 else { return };
         // crosstrail patch: a context that resets cleanly is kept for reuse.
         if self.reset(ResetDirective::SessionAndParameters).is_ok()
-            && kept::keep_dctx(self.0)
+            && kept::keep_dctx(ctx)
         {
             return;
         }
         unsafe {
-            zstd_sys::ZSTD_freeDCtx(self.0.as_ptr());
+            zstd_sys::ZSTD_freeDCtx(ctx.as_ptr());
         }
     }
 }
