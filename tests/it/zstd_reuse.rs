@@ -92,6 +92,7 @@ fn a_dropped_zstd_context_is_reused_on_its_thread_and_starts_over_as_new() {
         // (96 KiB), or a zstd upgrade would quietly stop the reuse of those reading the lake.
         let mut unused = DCtx::create();
         unused.load_dictionary(&[]).unwrap();
+        unused.disable_dictionary().unwrap();
         unused
             .reset(zstd_safe::ResetDirective::SessionAndParameters)
             .unwrap();
@@ -113,6 +114,11 @@ fn a_dropped_zstd_context_is_reused_on_its_thread_and_starts_over_as_new() {
         assert_eq!(decompress(&mut dctx, &with_dict, data.len()).unwrap(), data);
         drop(dctx);
         let mut dctx = DCtx::create();
+        assert!(decompress(&mut dctx, &with_dict, data.len()).is_err());
+        // And one disabled is gone too.
+        let mut dctx = DCtx::create();
+        dctx.load_dictionary(&dict).unwrap();
+        dctx.disable_dictionary().unwrap();
         assert!(decompress(&mut dctx, &with_dict, data.len()).is_err());
         let mut dctx = DCtx::create();
         assert_eq!(decompress(&mut dctx, &expected, data.len()).unwrap(), data);

@@ -1792,13 +1792,10 @@ impl<'a> DCtx<'a> {
     ///
     /// This will disable any dictionary/prefix previously registered for future frames.
     pub fn disable_dictionary(&mut self) -> SafeResult {
-        parse_code(unsafe {
-            zstd_sys::ZSTD_DCtx_loadDictionary(
-                self.raw(),
-                core::ptr::null(),
-                0,
-            )
-        })
+        // crosstrail patch: loading an empty dictionary is the same call
+        // (zstd reads no pointer for 0 bytes), and leaves a context not made
+        // yet unmade.
+        self.load_dictionary(&[])
     }
 
     /// References a dictionary.
