@@ -1090,9 +1090,9 @@ fn print_report(results: &[SizeResult], cpus: usize, gzip_version: &str) {
 
     let _ = writeln!(
         w,
-        "\n| input | what | median wall s | median CPU s | MB per CPU-s | max load1 before | max busy cores before |"
+        "\n| input | what | median wall s | median CPU s | cores used | MB per CPU-s | max load1 before | max busy cores before |"
     );
-    let _ = writeln!(w, "|---|---|--:|--:|--:|--:|--:|");
+    let _ = writeln!(w, "|---|---|--:|--:|--:|--:|--:|--:|");
     for r in results {
         let mb = r.uncompressed as f64 / MB;
         for (what, s) in [
@@ -1103,10 +1103,11 @@ fn print_report(results: &[SizeResult], cpus: usize, gzip_version: &str) {
         ] {
             let _ = writeln!(
                 w,
-                "| {} MB | {what} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} |",
+                "| {} MB | {what} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} |",
                 r.size_mb,
                 s.wall(),
                 s.cpu(),
+                s.cpu() / s.wall(),
                 mb / s.cpu(),
                 s.max_load(),
                 s.max_busy()
@@ -1117,7 +1118,10 @@ fn print_report(results: &[SizeResult], cpus: usize, gzip_version: &str) {
         w,
         "\nbusy cores = CPU used by other processes during the second before each run (of {cpus}); \
          a busy second core caps the 2-thread ratio. gzip x2 runs two gzip processes on halves of \
-         the bytes at once: how far this machine scales two independent processes."
+         the bytes at once: how far this machine scales two independent processes. cores used = \
+         median CPU / median wall: with a core to spare, ingest 1t has its fetch thread read files \
+         ahead of its one worker on it, so it uses more than one core, and 2t / 1t is at most \
+         about 2 / (1t cores used) even when two threads keep both cores busy."
     );
     for r in results {
         let _ = writeln!(
