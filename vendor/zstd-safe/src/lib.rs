@@ -2019,21 +2019,18 @@ impl<'a> DCtx<'a> {
         // copy below does not touch these fields.
         // Only for values that differ: the window limit reads back as a log,
         // which rounds zstd's default limit down.
-        let get = |dctx: &Self, param| {
+        // crosstrail patch: on the C contexts, both made by now.
+        let get = |dctx: *mut zstd_sys::ZSTD_DCtx, param| {
             let mut value: c_int = 0;
             // Safety: Just FFI
             parse_code(unsafe {
-                zstd_sys::ZSTD_DCtx_getParameter(
-                    dctx.0.map_or(core::ptr::null_mut(), |c| c.as_ptr()),
-                    param,
-                    &mut value,
-                )
+                zstd_sys::ZSTD_DCtx_getParameter(dctx, param, &mut value)
             })
             .map(|_| value)
         };
         for param in [ZSTD_d_windowLogMax, ZSTD_d_stableOutBuffer] {
-            let value = get(self, param)?;
-            if value == get(&context, param)? {
+            let value = get(this.as_ptr(), param)?;
+            if value == get(context.raw(), param)? {
                 continue;
             }
             // Safety: Just FFI
